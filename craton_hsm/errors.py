@@ -54,6 +54,7 @@ def _kind(rv: CKR) -> type[CKRError]:
 
 # Named subclasses for the codes the code base raises; ``except`` clauses and
 # tests refer to them by name (python-pkcs11 style).
+ActionProhibited = _kind(CKR.ACTION_PROHIBITED)
 ArgumentsBad = _kind(CKR.ARGUMENTS_BAD)
 AttributeReadOnly = _kind(CKR.ATTRIBUTE_READ_ONLY)
 AttributeSensitive = _kind(CKR.ATTRIBUTE_SENSITIVE)
@@ -74,6 +75,7 @@ FunctionNotSupported = _kind(CKR.FUNCTION_NOT_SUPPORTED)
 GeneralError = _kind(CKR.GENERAL_ERROR)
 KeyFunctionNotPermitted = _kind(CKR.KEY_FUNCTION_NOT_PERMITTED)
 KeyHandleInvalid = _kind(CKR.KEY_HANDLE_INVALID)
+KeyIndigestible = _kind(CKR.KEY_INDIGESTIBLE)
 KeyNotWrappable = _kind(CKR.KEY_NOT_WRAPPABLE)
 KeySizeRange = _kind(CKR.KEY_SIZE_RANGE)
 KeyTypeInconsistent = _kind(CKR.KEY_TYPE_INCONSISTENT)

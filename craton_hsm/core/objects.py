@@ -1,0 +1,114 @@
+"""Objects and the handle table (PKCS#11 v3.0 section 4, "Objects").
+
+An ``Obj`` carries decoded attribute values.  Secret attributes of token
+objects live sealed (AES-GCM under the token's master key) until a login
+makes the master key available; ``open_secrets`` then merges them in and
+``close_secrets`` drops them again at logout.  Handles are process-local,
+never reused, and stable for the life of the object in this process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from craton_hsm._generated_ck import CKA
+from craton_hsm.core import vault
+from craton_hsm.errors import UserNotLoggedIn
+
+
+class Obj:
+    """One object: its attributes, where it lives and its backend cache."""
+
+    __slots__ = ("handle", "uid", "attrs", "sealed", "session", "slot_id",
+                 "cache", "secret_types", "__weakref__")
+
+    def __init__(self, handle: int, uid: str, attrs: dict[int, Any],
+                 slot_id: int, session: int | None = None,
+                 sealed: bytes | None = None) -> None:
+        self.handle = handle
+        self.uid = uid
+        self.attrs = attrs
+        self.slot_id = slot_id
+        self.session = session          # None for token objects
+        self.sealed = sealed            # sealed secrets not yet opened
+        self.cache: dict[str, Any] = {}
+        self.secret_types: frozenset[int] = frozenset()
+
+    def __repr__(self) -> str:
+        return f"<Obj handle={self.handle} uid={self.uid}>"
+
+    @property
+    def is_token(self) -> bool:
+        return self.session is None
+
+    @property
+    def is_private(self) -> bool:
+        return bool(self.attrs.get(CKA.PRIVATE, False))
+
+    def open_secrets(self, mk: bytes | None, serial: str) -> None:
+        """Merge the sealed secret attributes in; needs the master key."""
+        if self.sealed is None or self.secret_types:
+            return
+        if mk is None:
+            raise UserNotLoggedIn(
+                f"object {self.handle}: key material needs a login")
+        secrets = vault.open_sealed(mk, serial, self.uid, self.sealed)
+        self.attrs.update(secrets)
+        self.secret_types = frozenset(secrets)
+        self.cache.clear()
+
+    def close_secrets(self) -> None:
+        """Drop decrypted secrets (logout); the sealed form stays."""
+        if self.sealed is None:
+            return
+        for t in self.secret_types:
+            value = self.attrs.pop(t, None)
+            if isinstance(value, bytearray):
+                vault.wipe(value)
+        self.secret_types = frozenset()
+        self.cache.clear()
+
+    def changed(self) -> None:
+        """Attributes changed: parsed backend keys are stale."""
+        self.cache.clear()
+
+
+class HandleTable:
+    """All live objects of this process by handle; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = itertools.count(1)
+        self._objects: dict[int, Obj] = {}
+
+    def new_handle(self) -> int:
+        with self._lock:
+            return next(self._next)
+
+    def add(self, obj: Obj) -> None:
+        with self._lock:
+            self._objects[obj.handle] = obj
+
+    def get(self, handle: int) -> Obj | None:
+        return self._objects.get(handle)
+
+    def remove(self, handle: int) -> Obj | None:
+        with self._lock:
+            return self._objects.pop(handle, None)
+
+    def values(self) -> Iterator[Obj]:
+        with self._lock:
+            snapshot = list(self._objects.values())
+        return iter(snapshot)
+
+
+def matches(obj: Obj, template: Mapping[int, Any]) -> bool:
+    """C_FindObjects matching: every template attribute equal."""
+    attrs = obj.attrs
+    for t, v in template.items():
+        if t not in attrs or attrs[t] != v:
+            return False
+    return True

@@ -1,0 +1,137 @@
+"""Sessions and the operation lifecycle (PKCS#11 v3.0 sections 5.6, 5.2).
+
+A session holds at most one active operation of each kind.  Any error
+other than CKR_BUFFER_TOO_SMALL ends the operation (spec 5.2: "a call
+that returns an error other than CKR_BUFFER_TOO_SMALL terminates the
+active operation"); a NULL-buffer length query never consumes it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from craton_hsm._generated_ck import CKF, CKR, CKS, CKU
+from craton_hsm.errors import (
+    CKRError,
+    OperationActive,
+    OperationNotInitialized,
+)
+
+
+class OpKind(enum.Enum):
+    FIND = "find"
+    DIGEST = "digest"
+    ENCRYPT = "encrypt"
+    DECRYPT = "decrypt"
+    SIGN = "sign"
+    VERIFY = "verify"
+    SIGN_RECOVER = "sign_recover"
+    VERIFY_RECOVER = "verify_recover"
+
+
+@dataclass
+class OpState:
+    """One active operation: the mechanism's op object plus protocol
+    state (multi-part started, a result held for a too-small buffer)."""
+
+    op: Any
+    mechanism: int
+    key_handle: int = 0
+    multipart: bool = False
+    pending: bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Session:
+    __slots__ = ("handle", "slot_id", "flags", "token", "ops")
+
+    def __init__(self, handle: int, slot_id: int, flags: int,
+                 token: Any) -> None:
+        self.handle = handle
+        self.slot_id = slot_id
+        self.flags = flags
+        self.token = token
+        self.ops: dict[OpKind, OpState] = {}
+
+    @property
+    def rw(self) -> bool:
+        return bool(self.flags & CKF.RW_SESSION)
+
+    @property
+    def state(self) -> int:
+        """The five-state machine (spec 5.6.1), read from the token's
+        login role: never from a separate flag (seed invariant 6)."""
+        role = self.token.login_role
+        if role == CKU.SO:
+            return int(CKS.RW_SO_FUNCTIONS)
+        if role == CKU.USER:
+            return int(CKS.RW_USER_FUNCTIONS if self.rw
+                       else CKS.RO_USER_FUNCTIONS)
+        return int(CKS.RW_PUBLIC_SESSION if self.rw
+                   else CKS.RO_PUBLIC_SESSION)
+
+    def begin(self, kind: OpKind, st: OpState) -> None:
+        if kind in self.ops:
+            raise OperationActive(f"{kind.value} operation already active")
+        self.ops[kind] = st
+
+    def end(self, kind: OpKind) -> None:
+        self.ops.pop(kind, None)
+
+    def get(self, kind: OpKind) -> OpState:
+        try:
+            return self.ops[kind]
+        except KeyError:
+            raise OperationNotInitialized(
+                f"no active {kind.value} operation") from None
+
+    @contextmanager
+    def active(self, kind: OpKind) -> Iterator[OpState]:
+        """Run a step of the active operation; a real error ends it."""
+        st = self.get(kind)
+        try:
+            yield st
+        except CKRError as exc:
+            if exc.rv != CKR.BUFFER_TOO_SMALL:
+                self.ops.pop(kind, None)
+            raise
+        except BaseException:
+            self.ops.pop(kind, None)
+            raise
+
+
+
+# (length, bytes) -- bytes None means "length only": the ABI writes the
+# length and answers CKR_OK for a NULL buffer or CKR_BUFFER_TOO_SMALL.
+Out = tuple[int, bytes | None]
+
+
+def deliver(session: Session, kind: OpKind, capacity: int | None,
+            size: int, make: Callable[[], bytes], *, exact: bool,
+            finishes: bool) -> Out:
+    """The output-buffer protocol of spec 5.2, implemented once.
+
+    ``size`` is the exact output length when ``exact`` (checked before
+    any work) or an upper bound (then the result is computed, and kept
+    for the caller's retry if it does not fit).
+    """
+    with session.active(kind) as st:
+        if st.pending is not None:
+            out = st.pending
+        else:
+            if capacity is None:
+                return size, None
+            if exact and capacity < size:
+                return size, None
+            out = make()
+        if capacity is None or capacity < len(out):
+            st.pending = out
+            return len(out), None
+        st.pending = None
+        if finishes:
+            session.end(kind)
+        return len(out), out

@@ -1,0 +1,281 @@
+"""One slot's token: PINs, login state, master key and token objects.
+
+PKCS#11 v3.0 sections 5.5 (C_InitToken, C_InitPIN, C_SetPIN) and 5.6
+(C_Login, C_Logout).  Login state belongs to the application (this
+process) and the token, and is shared by all its sessions (spec 2.6).
+Failure counters and lockout live in the store, so every process sees
+them (seed 004, "Lockout").
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from typing import Any
+
+from craton_hsm._generated_ck import CKF, CKU
+from craton_hsm.config import Config
+from craton_hsm.core import pins, vault
+from craton_hsm.core.objects import HandleTable, Obj
+from craton_hsm.drbg import random_bytes
+from craton_hsm.errors import (
+    PinIncorrect,
+    PinLenRange,
+    PinLocked,
+    TokenNotRecognized,
+    UserPinNotInitialized,
+)
+from craton_hsm.store import open_slot_store
+from craton_hsm.store.base import SlotStore, StoredObject, TokenState
+
+ROLE_NAME = {CKU.SO: "so", CKU.USER: "user"}
+
+
+def pad(text: bytes, size: int) -> bytes:
+    """Blank-padded fixed-size field (spec 3.2: not NUL-terminated)."""
+    return text[:size].ljust(size, b" ")
+
+
+class Token:
+    """The token in one slot, as this process sees it."""
+
+    def __init__(self, slot_id: int, config: Config,
+                 handles: HandleTable) -> None:
+        self.slot_id = slot_id
+        self.config = config
+        self.handles = handles
+        self.lock = threading.RLock()
+        self.store: SlotStore = open_slot_store(config, slot_id)
+        self.state: TokenState | None = None
+        self.login_role: int | None = None
+        self.mk: bytearray | None = None
+        self.objects: dict[str, Obj] = {}       # token objects by uid
+        self._generation: int | None = None
+        self.sync()
+
+    # -- state -----------------------------------------------------------
+
+    def sync(self) -> None:
+        """Reload state and objects if another process changed them."""
+        with self.lock:
+            gen = self.store.generation()
+            if gen == self._generation:
+                return
+            self.state = self.store.load_state()
+            self._reload_objects()
+            self._generation = gen
+
+    def _reload_objects(self) -> None:
+        stored = {o.uid: o for o in self.store.list_objects()}
+        for uid in list(self.objects):
+            if uid not in stored:
+                self.handles.remove(self.objects.pop(uid).handle)
+        for uid, rec in stored.items():
+            old = self.objects.get(uid)
+            if old is not None and old.sealed == rec.secret and \
+                    _public(old) == rec.attrs:
+                continue
+            handle = old.handle if old else self.handles.new_handle()
+            obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
+                      sealed=rec.secret)
+            self.objects[uid] = obj
+            self.handles.add(obj)
+            if self.mk is not None:
+                self._try_open(obj)
+
+    def _try_open(self, obj: Obj) -> None:
+        assert self.state is not None
+        try:
+            obj.open_secrets(self.mk, self.state.serial)
+        except Exception:  # noqa: BLE001 - a bad record must not poison
+            # A tampered record is reported when that object is used.
+            pass
+
+    def mark_synced(self) -> None:
+        """After our own write: the generation we now see is ours."""
+        self._generation = self.store.generation()
+
+    @property
+    def initialized(self) -> bool:
+        return self.state is not None
+
+    def require_initialized(self) -> TokenState:
+        if self.state is None:
+            raise TokenNotRecognized(f"token in slot {self.slot_id} is not "
+                                     "initialised")
+        return self.state
+
+    def flags(self) -> int:
+        f = CKF.RNG | CKF.LOGIN_REQUIRED | CKF.DUAL_CRYPTO_OPERATIONS
+        st = self.state
+        if st is None:
+            return int(f)
+        f |= CKF.TOKEN_INITIALIZED
+        if st.user_pin is not None:
+            f |= CKF.USER_PIN_INITIALIZED
+        f |= self._pin_flags(st.user_failures, CKF.USER_PIN_COUNT_LOW,
+                             CKF.USER_PIN_FINAL_TRY, CKF.USER_PIN_LOCKED)
+        f |= self._pin_flags(st.so_failures, CKF.SO_PIN_COUNT_LOW,
+                             CKF.SO_PIN_FINAL_TRY, CKF.SO_PIN_LOCKED)
+        return int(f)
+
+    def _pin_flags(self, failures: int, low: int, final: int,
+                   locked: int) -> int:
+        limit = self.config.max_login_failures
+        if failures >= limit:
+            return locked
+        if failures == limit - 1:
+            return low | final
+        return low if failures > 0 else 0
+
+    # -- PIN management --------------------------------------------------
+
+    def check_pin_length(self, pin: bytes) -> None:
+        if not self.config.pin_min_len <= len(pin) <= \
+                self.config.pin_max_len:
+            raise PinLenRange(f"PIN length {len(pin)} outside "
+                              f"{self.config.pin_min_len}.."
+                              f"{self.config.pin_max_len}")
+
+    def verify(self, role: int, pin: bytes) -> bytes:
+        """Check a PIN with lockout; return the KEK it unlocks."""
+        st = self.require_initialized()
+        name = ROLE_NAME[role]
+        record = st.so_pin if role == CKU.SO else st.user_pin
+        if record is None:
+            raise UserPinNotInitialized("user PIN not initialised")
+        failures = st.so_failures if role == CKU.SO else st.user_failures
+        if failures >= self.config.max_login_failures:
+            raise PinLocked(f"{name} PIN locked")
+        kek = pins.check_pin(pin, record)
+        count = self.store.record_login(name, kek is not None)
+        if role == CKU.SO:
+            st.so_failures = count
+        else:
+            st.user_failures = count
+        self.mark_synced()
+        if kek is None:
+            raise PinIncorrect(f"{name} PIN incorrect")
+        return kek
+
+    def init_token(self, so_pin: bytes, label: bytes) -> None:
+        """C_InitToken: new serial and master key; old keys shredded."""
+        self.check_pin_length(so_pin)
+        if self.state is not None:
+            self.verify(CKU.SO, so_pin)
+        serial = random_bytes(8).hex().upper()
+        record, kek = pins.make_pin_record(
+            so_pin, self.config.pbkdf2_iterations)
+        mk = vault.new_master_key()
+        state = TokenState(
+            serial=serial, label=pad(label, 32), so_pin=record,
+            user_pin=None,
+            mk_wrapped_so=vault.wrap_master_key(mk, kek, serial, "so"),
+            mk_wrapped_user=None,
+            created_at=datetime.datetime.now(datetime.UTC).isoformat(),
+        )
+        vault.wipe(mk)
+        self.store.init_token(state)
+        self._drop_login()
+        for obj in self.objects.values():
+            self.handles.remove(obj.handle)
+        self.objects.clear()
+        self.state = state
+        self.mark_synced()
+
+    def set_user_pin(self, pin: bytes) -> None:
+        """C_InitPIN by the SO: new user PIN, counter reset."""
+        st = self.require_initialized()
+        self.check_pin_length(pin)
+        assert self.mk is not None
+        record, kek = pins.make_pin_record(pin,
+                                           self.config.pbkdf2_iterations)
+        st.user_pin = record
+        st.mk_wrapped_user = vault.wrap_master_key(self.mk, kek,
+                                                   st.serial, "user")
+        st.user_failures = 0
+        self.store.save_state(st)
+        self.mark_synced()
+
+    def change_pin(self, role: int, old: bytes, new: bytes) -> None:
+        """C_SetPIN: verify old, re-wrap the master key under new."""
+        st = self.require_initialized()
+        self.check_pin_length(new)
+        kek = self.verify(role, old)
+        name = ROLE_NAME[role]
+        mk = self._unwrap(role, kek)
+        record, new_kek = pins.make_pin_record(
+            new, self.config.pbkdf2_iterations)
+        wrapped = vault.wrap_master_key(mk, new_kek, st.serial, name)
+        if self.mk is None:
+            vault.wipe(mk)
+        if role == CKU.SO:
+            st.so_pin, st.mk_wrapped_so = record, wrapped
+        else:
+            st.user_pin, st.mk_wrapped_user = record, wrapped
+        self.store.save_state(st)
+        self.mark_synced()
+
+    def _unwrap(self, role: int, kek: bytes) -> bytearray:
+        st = self.require_initialized()
+        blob = st.mk_wrapped_so if role == CKU.SO else st.mk_wrapped_user
+        if blob is None:
+            raise UserPinNotInitialized("no wrapped master key for role")
+        return vault.unwrap_master_key(blob, kek, st.serial,
+                                       ROLE_NAME[role])
+
+    # -- login -----------------------------------------------------------
+
+    def login(self, role: int, pin: bytes) -> None:
+        kek = self.verify(role, pin)
+        mk = self._unwrap(role, kek)
+        self.login_role = role
+        self.mk = mk
+        for obj in self.objects.values():
+            self._try_open(obj)
+
+    def logout(self) -> None:
+        self._drop_login()
+
+    def _drop_login(self) -> None:
+        self.login_role = None
+        for obj in self.objects.values():
+            obj.close_secrets()
+        if self.mk is not None:
+            vault.wipe(self.mk)
+        self.mk = None
+
+    # -- token objects ---------------------------------------------------
+
+    def save_object(self, obj: Obj, secret_types: frozenset[int]) -> None:
+        """Persist a token object; secret attributes sealed."""
+        st = self.require_initialized()
+        public = {t: v for t, v in obj.attrs.items()
+                  if t not in secret_types}
+        sealed = None
+        if secret_types:
+            if self.mk is None:
+                from craton_hsm.errors import UserNotLoggedIn
+                raise UserNotLoggedIn("storing key material needs a login")
+            secrets = {t: obj.attrs[t] for t in secret_types
+                       if t in obj.attrs}
+            sealed = vault.seal(self.mk, st.serial, obj.uid, secrets)
+        self.store.put_object(StoredObject(obj.uid, public, sealed))
+        obj.sealed = sealed
+        obj.secret_types = secret_types if sealed is not None else \
+            frozenset()
+        self.objects[obj.uid] = obj
+        self.mark_synced()
+
+    def delete_object(self, obj: Obj) -> None:
+        self.store.delete_object(obj.uid)
+        self.objects.pop(obj.uid, None)
+        self.mark_synced()
+
+    def close(self) -> None:
+        self._drop_login()
+        self.store.close()
+
+
+def _public(obj: Obj) -> dict[int, Any]:
+    return {t: v for t, v in obj.attrs.items() if t not in obj.secret_types}

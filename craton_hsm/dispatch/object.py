@@ -1,0 +1,168 @@
+"""Object management functions (PKCS#11 v3.0 section 5.7)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from craton_hsm._generated_ck import CKA, CKR, CKU
+from craton_hsm.core import attributes, templates
+from craton_hsm.core import hsm as hsm_mod
+from craton_hsm.core.objects import Obj, matches
+from craton_hsm.core.session import OpKind, OpState, Session
+from craton_hsm.dispatch.common import (
+    lookup,
+    open_secrets,
+    require_private_ok,
+    require_write,
+    session,
+    visible,
+)
+from craton_hsm.drbg import random_bytes
+from craton_hsm.errors import ActionProhibited, CKRError, OperationActive
+
+Pairs = Iterable[tuple[int, attributes.RawValue]]
+
+
+def store_new(s: Session, attrs: dict[int, Any]) -> int:
+    """Give a validated attribute set a uid and a handle and keep it."""
+    is_token = bool(attrs.get(CKA.TOKEN, False))
+    require_write(s, is_token)
+    require_private_ok(s, attrs)
+    hsm = hsm_mod.current()
+    uid = random_bytes(16).hex()
+    attrs[CKA.UNIQUE_ID] = uid.encode()
+    obj = Obj(hsm.handles.new_handle(), uid, attrs, s.slot_id,
+              session=None if is_token else s.handle)
+    if is_token:
+        secret = frozenset(t for t in attrs
+                           if templates.is_secret_attr(attrs, t))
+        with s.token.lock:
+            s.token.save_object(obj, secret)
+    hsm.handles.add(obj)
+    return obj.handle
+
+
+def create(h: int, pairs: Pairs) -> int:
+    s = session(h)
+    tmpl = attributes.parse_template(pairs)
+    attrs = templates.build_object(templates.Op.CREATE, tmpl,
+                                   so=s.token.login_role == CKU.SO)
+    return store_new(s, attrs)
+
+
+def copy(h: int, src: int, pairs: Pairs) -> int:
+    s = session(h)
+    obj = lookup(s, src)
+    open_secrets(s, obj)
+    changes = attributes.parse_template(pairs)
+    if not obj.attrs.get(CKA.COPYABLE, True):
+        raise ActionProhibited("object is not copyable")
+    templates.check_modify(obj.attrs, changes, copy=True,
+                           so=s.token.login_role == CKU.SO)
+    attrs = dict(obj.attrs)
+    attrs.pop(CKA.UNIQUE_ID, None)
+    attrs.update(changes)
+    return store_new(s, attrs)
+
+
+def destroy(h: int, oh: int) -> None:
+    s = session(h)
+    obj = lookup(s, oh)
+    require_write(s, obj.is_token)
+    if not obj.attrs.get(CKA.DESTROYABLE, True):
+        raise ActionProhibited("object is not destroyable")
+    hsm = hsm_mod.current()
+    if obj.is_token:
+        with s.token.lock:
+            s.token.delete_object(obj)
+    hsm.handles.remove(obj.handle)
+    obj.close_secrets()
+
+
+def size(h: int, oh: int) -> int:
+    s = session(h)
+    return templates.object_size(lookup(s, oh).attrs)
+
+
+# One result per requested attribute: (raw value or None, CKR of it).
+AttrResult = tuple[attributes.RawValue | None, int]
+
+
+def get_attribute_values(h: int, oh: int,
+                         types: list[int]) -> list[AttrResult]:
+    s = session(h)
+    obj = lookup(s, oh)
+    out: list[AttrResult] = []
+    for t in types:
+        if t not in obj.attrs and t not in obj.secret_types and \
+                not (obj.sealed is not None and
+                     templates.is_secret_attr(obj.attrs, t)):
+            out.append((None, CKR.ATTRIBUTE_TYPE_INVALID))
+            continue
+        if templates.is_sensitive(obj.attrs, t):
+            out.append((None, CKR.ATTRIBUTE_SENSITIVE))
+            continue
+        if t not in obj.attrs:
+            open_secrets(s, obj)
+        try:
+            out.append((attributes.encode(t, obj.attrs[t]), CKR.OK))
+        except (KeyError, CKRError):
+            out.append((None, CKR.ATTRIBUTE_TYPE_INVALID))
+    return out
+
+
+def set_attribute_values(h: int, oh: int, pairs: Pairs) -> None:
+    s = session(h)
+    obj = lookup(s, oh)
+    require_write(s, obj.is_token)
+    changes = attributes.parse_template(pairs)
+    if not obj.attrs.get(CKA.MODIFIABLE, True):
+        raise ActionProhibited("object is not modifiable")
+    templates.check_modify(obj.attrs, changes,
+                           so=s.token.login_role == CKU.SO)
+    if obj.is_token:
+        open_secrets(s, obj)
+        new = Obj(obj.handle, obj.uid, {**obj.attrs, **changes},
+                  obj.slot_id)
+        secret = frozenset(t for t in new.attrs
+                           if templates.is_secret_attr(new.attrs, t))
+        with s.token.lock:
+            s.token.save_object(new, secret)
+        hsm_mod.current().handles.add(new)
+    else:
+        obj.attrs.update(changes)
+        obj.changed()
+
+
+def find_init(h: int, pairs: Pairs) -> None:
+    s = session(h)
+    tmpl = attributes.parse_template(pairs)
+    if OpKind.FIND in s.ops:
+        raise OperationActive("a find is already active")
+    s.token.sync()
+    hsm = hsm_mod.current()
+    found = [o.handle for o in hsm.handles.values()
+             if visible(s, o) and (o.is_token or _session_alive(hsm, o))
+             and matches(o, tmpl)]
+    found.sort()
+    s.begin(OpKind.FIND, OpState(op=found, mechanism=0))
+
+
+def _session_alive(hsm: hsm_mod.Hsm, obj: Obj) -> bool:
+    return obj.session in hsm.sessions
+
+
+def find(h: int, max_count: int) -> list[int]:
+    s = session(h)
+    st = s.get(OpKind.FIND)
+    found: list[int] = st.op
+    batch, st.op = found[:max_count], found[max_count:]
+    return batch
+
+
+def find_final(h: int) -> None:
+    s = session(h)
+    s.get(OpKind.FIND)
+    s.end(OpKind.FIND)
+

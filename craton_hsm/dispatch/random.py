@@ -1,0 +1,17 @@
+"""Random number generation functions (PKCS#11 v3.0 section 5.16).
+Every byte comes from the module's HMAC_DRBG (seed 004, invariant 8)."""
+
+from __future__ import annotations
+
+from craton_hsm import drbg
+from craton_hsm.dispatch.common import session
+
+
+def seed_random(h: int, seed: bytes) -> None:
+    session(h)
+    drbg.add_seed(seed)
+
+
+def generate_random(h: int, length: int) -> bytes:
+    session(h)
+    return drbg.random_bytes(length)

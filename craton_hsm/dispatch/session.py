@@ -1,0 +1,150 @@
+"""Session and login functions, token and PIN management
+(PKCS#11 v3.0 sections 5.5 and 5.6)."""
+
+from __future__ import annotations
+
+from craton_hsm._generated_ck import CKF, CKU
+from craton_hsm.core import hsm as hsm_mod
+from craton_hsm.core.session import Session
+from craton_hsm.core.token import Token
+from craton_hsm.dispatch.common import session
+from craton_hsm.errors import (
+    ArgumentsBad,
+    OperationNotInitialized,
+    SessionExists,
+    SessionParallelNotSupported,
+    SessionReadOnly,
+    SessionReadOnlyExists,
+    SessionReadWriteSoExists,
+    UserAlreadyLoggedIn,
+    UserAnotherAlreadyLoggedIn,
+    UserNotLoggedIn,
+    UserTypeInvalid,
+)
+
+
+def open_session(slot_id: int, flags: int) -> int:
+    hsm = hsm_mod.current()
+    token = hsm.token(slot_id)
+    if not flags & CKF.SERIAL_SESSION:
+        # Spec 5.6: legacy parallel sessions must be refused.
+        raise SessionParallelNotSupported("CKF_SERIAL_SESSION not set")
+    token.sync()
+    token.require_initialized()
+    if not flags & CKF.RW_SESSION and token.login_role == CKU.SO:
+        raise SessionReadWriteSoExists("SO is logged in: R/W only")
+    return hsm.open_session(slot_id, flags).handle
+
+
+def close_session(h: int) -> None:
+    hsm = hsm_mod.current()
+    s = hsm.session(h)
+    _close(hsm, s)
+
+
+def close_all(slot_id: int) -> None:
+    hsm = hsm_mod.current()
+    hsm.token(slot_id)
+    for s in hsm.slot_sessions(slot_id):
+        _close(hsm, s)
+
+
+def _close(hsm: hsm_mod.Hsm, s: Session) -> None:
+    with hsm.lock:
+        if hsm.sessions.pop(s.handle, None) is None:
+            return
+        s.ops.clear()
+        # Session objects live and die with their session (spec 4.4).
+        for obj in hsm.handles.values():
+            if obj.session == s.handle:
+                hsm.handles.remove(obj.handle)
+        # Closing the last session logs the application out (spec 5.6).
+        if not any(x.slot_id == s.slot_id for x in hsm.sessions.values()):
+            s.token.logout()
+
+
+def session_info(h: int) -> tuple[int, int, int]:
+    s = session(h)
+    return s.slot_id, s.state, s.flags
+
+
+def login(h: int, user_type: int, pin: bytes) -> None:
+    hsm = hsm_mod.current()
+    s = hsm.session(h)
+    token = s.token
+    with token.lock:
+        token.sync()
+        if user_type == CKU.CONTEXT_SPECIFIC:
+            # Re-authentication for CKA_ALWAYS_AUTHENTICATE keys (5.6).
+            if token.login_role is None:
+                raise UserNotLoggedIn("context-specific login needs a login")
+            if not s.ops:
+                raise OperationNotInitialized("no operation to authorise")
+            token.verify(token.login_role, pin)
+            return
+        if user_type not in (CKU.SO, CKU.USER):
+            raise UserTypeInvalid(f"user type {user_type}")
+        if token.login_role == user_type:
+            raise UserAlreadyLoggedIn("already logged in")
+        if token.login_role is not None:
+            raise UserAnotherAlreadyLoggedIn("another user is logged in")
+        if user_type == CKU.SO and any(
+                not x.rw for x in hsm.slot_sessions(s.slot_id)):
+            raise SessionReadOnlyExists("R/O sessions exist")
+        token.login(user_type, pin)
+
+
+def logout(h: int) -> None:
+    hsm = hsm_mod.current()
+    s = hsm.session(h)
+    token = s.token
+    with token.lock:
+        if token.login_role is None:
+            raise UserNotLoggedIn("not logged in")
+        was_user = token.login_role == CKU.USER
+        for x in hsm.slot_sessions(s.slot_id):
+            x.ops.clear()
+        if was_user:
+            # Private session objects are destroyed at logout (5.6).
+            for obj in hsm.handles.values():
+                if obj.session is not None and obj.slot_id == s.slot_id \
+                        and obj.is_private:
+                    hsm.handles.remove(obj.handle)
+        token.logout()
+
+
+def init_token(slot_id: int, so_pin: bytes, label: bytes) -> None:
+    hsm = hsm_mod.current()
+    token: Token = hsm.token(slot_id)
+    with token.lock:
+        if any(True for _ in hsm.slot_sessions(slot_id)):
+            raise SessionExists("close all sessions of the slot first")
+        token.sync()
+        token.init_token(so_pin, label)
+    hsm.slot_ids()
+
+
+def init_pin(h: int, pin: bytes) -> None:
+    s = session(h)
+    if s.token.login_role != CKU.SO:
+        raise UserNotLoggedIn("C_InitPIN needs the SO")
+    if not s.rw:
+        raise SessionReadOnly("C_InitPIN needs a R/W session")
+    with s.token.lock:
+        s.token.set_user_pin(pin)
+
+
+def set_pin(h: int, old: bytes, new: bytes) -> None:
+    s = session(h)
+    if not s.rw:
+        raise SessionReadOnly("C_SetPIN needs a R/W session")
+    role = CKU.SO if s.token.login_role == CKU.SO else CKU.USER
+    with s.token.lock:
+        s.token.sync()
+        s.token.change_pin(role, old, new)
+
+
+def check_pin_arg(pin: bytes | None) -> bytes:
+    if pin is None:
+        raise ArgumentsBad("PIN pointer is NULL")
+    return pin
