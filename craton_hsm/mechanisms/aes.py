@@ -1,0 +1,122 @@
+"""AES (PKCS#11 v3.0 section 2.10 and 2.12.3): key generation, ECB, CBC,
+CBC_PAD, CTR and GCM.  The operations live in aes_modes.py and
+aes_gcm.py; this module validates keys and parameters and declares the
+registry rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from craton_hsm import drbg
+from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
+from craton_hsm.backend import symmetric
+from craton_hsm.errors import KeySizeRange, MechanismParamInvalid
+from craton_hsm.mechanisms.aes_gcm import GcmDecrypt, GcmEncrypt
+from craton_hsm.mechanisms.aes_modes import BlockOp, CtrOp
+from craton_hsm.mechanisms.checks import (
+    attr_bytes,
+    keyed,
+    no_params,
+    params_of,
+    template_int,
+)
+from craton_hsm.mechanisms.params import AesCtrParams, GcmParams
+from craton_hsm.mechanisms.registry import (
+    Factory,
+    KeyLike,
+    MechSpec,
+    Op,
+    ParamKind,
+)
+
+KEY_BYTES = (16, 32)          # CK_MECHANISM_INFO unit for AES: bytes
+AES_LENGTHS = frozenset({16, 24, 32})
+KEY_TYPES = frozenset({CKK.AES})
+CRYPT = CKF.ENCRYPT | CKF.DECRYPT
+BOTH = frozenset({Op.ENCRYPT, Op.DECRYPT})
+
+
+def aes_key(key: KeyLike | None) -> bytes:
+    value = attr_bytes(keyed(key, KEY_TYPES), CKA.VALUE)
+    if len(value) not in AES_LENGTHS:
+        raise KeySizeRange("AES keys are 16, 24 or 32 bytes")
+    return value
+
+
+def _iv(params: object) -> bytes:
+    iv = params_of(params, bytes)
+    if len(iv) != symmetric.BLOCK:
+        raise MechanismParamInvalid("CBC IV must be 16 bytes")
+    return iv
+
+
+Builder = Callable[[bytes, object, bool], Any]
+
+
+def _ecb(key: bytes, params: object, enc: bool) -> BlockOp:
+    no_params(params)
+    return BlockOp(symmetric.ecb(key, enc), enc, pad=False)
+
+
+def _cbc(key: bytes, params: object, enc: bool) -> BlockOp:
+    return BlockOp(symmetric.cbc(key, _iv(params), enc), enc, pad=False)
+
+
+def _cbc_pad(key: bytes, params: object, enc: bool) -> BlockOp:
+    return BlockOp(symmetric.cbc(key, _iv(params), enc), enc, pad=True)
+
+
+def _ctr(key: bytes, params: object, enc: bool) -> CtrOp:
+    p = params_of(params, AesCtrParams)
+    if not 1 <= p.counter_bits <= 128 or len(p.cb) != symmetric.BLOCK:
+        raise MechanismParamInvalid("bad CK_AES_CTR_PARAMS")
+    return CtrOp(symmetric.ctr(key, p.cb), p.cb, p.counter_bits, enc)
+
+
+def _gcm(key: bytes, params: object, enc: bool) -> GcmEncrypt | GcmDecrypt:
+    p = params_of(params, GcmParams)
+    return GcmEncrypt(key, p) if enc else GcmDecrypt(key, p)
+
+
+def _ops(build: Builder) -> dict[Op, Factory]:
+    def enc(key: KeyLike | None, params: object) -> Any:
+        return build(aes_key(key), params, True)
+
+    def dec(key: KeyLike | None, params: object) -> Any:
+        return build(aes_key(key), params, False)
+    return {Op.ENCRYPT: enc, Op.DECRYPT: dec}
+
+
+class AesKeyGenerator:
+    """CKM_AES_KEY_GEN (section 2.10.2): CKA_VALUE_LEN bytes from the
+    DRBG."""
+
+    def generate(self, template: Mapping[int, Any]) -> dict[int, Any]:
+        n = template_int(template, CKA.VALUE_LEN)
+        if n not in AES_LENGTHS:
+            raise KeySizeRange("AES keys are 16, 24 or 32 bytes")
+        return {CKA.VALUE: drbg.random_bytes(n), CKA.VALUE_LEN: n}
+
+
+def _keygen(key: KeyLike | None, params: object) -> AesKeyGenerator:
+    no_params(params)
+    return AesKeyGenerator()
+
+
+def _spec(mech: int, build: Builder, kind: ParamKind) -> MechSpec:
+    return MechSpec(mech, CRYPT, key_size=KEY_BYTES, key_types=KEY_TYPES,
+                    approved=True, params=kind, ops=_ops(build),
+                    multipart=BOTH)
+
+
+SPECS: tuple[MechSpec, ...] = (
+    MechSpec(CKM.AES_KEY_GEN, CKF.GENERATE, key_size=KEY_BYTES,
+             key_types=KEY_TYPES, approved=True,
+             ops={Op.GENERATE: _keygen}),
+    _spec(CKM.AES_ECB, _ecb, ParamKind.NONE),
+    _spec(CKM.AES_CBC, _cbc, ParamKind.BYTES),
+    _spec(CKM.AES_CBC_PAD, _cbc_pad, ParamKind.BYTES),
+    _spec(CKM.AES_CTR, _ctr, ParamKind.AES_CTR),
+    _spec(CKM.AES_GCM, _gcm, ParamKind.GCM),
+)
