@@ -28,10 +28,10 @@ class Context:
         self._ctx: Any = cipher.encryptor() if encrypt else cipher.decryptor()
 
     def update(self, data: bytes) -> bytes:
-        return self._ctx.update(data)
+        return bytes(self._ctx.update(data))
 
     def finalize(self) -> bytes:
-        return self._ctx.finalize()
+        return bytes(self._ctx.finalize())
 
 
 def ecb(key: bytes, encrypt: bool) -> Context:
