@@ -1,0 +1,139 @@
+"""Elliptic-curve adapters: ECDSA over NIST prime curves and secp256k1
+(FIPS 186-5 section 6, SEC 1) and EdDSA (RFC 8032, FIPS 186-5 section 7).
+
+ECDSA signs a caller-supplied hash of any length: OpenSSL truncates it
+to the group order's bit length as FIPS 186-5 section 6.4.1 requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    Prehashed,
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from craton_hsm.errors import KeyTypeInconsistent, SignatureInvalid
+
+_CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "secp256r1": ec.SECP256R1,
+    "secp384r1": ec.SECP384R1,
+    "secp521r1": ec.SECP521R1,
+    "secp256k1": ec.SECP256K1,
+}
+
+EcPrivateKey = ec.EllipticCurvePrivateKey
+EcPublicKey = ec.EllipticCurvePublicKey
+EdPrivateKey = ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+EdPublicKey = ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
+
+
+class _RawDigest(hashes.HashAlgorithm):
+    """A stand-in algorithm so a digest of any length can be signed as
+    Prehashed (CKM_ECDSA takes whatever hash the caller computed)."""
+
+    name = "raw-digest"
+    block_size = None
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    @property
+    def digest_size(self) -> int:
+        return self._size
+
+
+def _ecdsa(digest: bytes) -> ec.ECDSA:
+    return ec.ECDSA(Prehashed(_RawDigest(len(digest))))
+
+
+def generate(curve: str) -> tuple[int, bytes]:
+    """(private scalar, uncompressed public point)."""
+    key = ec.generate_private_key(_CURVES[curve]())
+    point = key.public_key().public_bytes(Encoding.X962,
+                                          PublicFormat.UncompressedPoint)
+    return key.private_numbers().private_value, point
+
+
+def load_private(curve: str, scalar: int) -> EcPrivateKey:
+    try:
+        return ec.derive_private_key(scalar, _CURVES[curve]())
+    except (ValueError, TypeError):
+        raise KeyTypeInconsistent("invalid EC private key") from None
+
+
+def load_public(curve: str, point: bytes) -> EcPublicKey:
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(
+            _CURVES[curve](), point)
+    except (ValueError, TypeError):
+        raise KeyTypeInconsistent("invalid EC public point") from None
+
+
+def sign_ecdsa(key: EcPrivateKey, digest: bytes) -> tuple[int, int]:
+    return decode_dss_signature(key.sign(digest, _ecdsa(digest)))
+
+
+def verify_ecdsa(key: EcPublicKey, r: int, s: int, digest: bytes) -> None:
+    try:
+        key.verify(encode_dss_signature(r, s), digest, _ecdsa(digest))
+    except InvalidSignature:
+        raise SignatureInvalid("ECDSA signature invalid") from None
+
+
+_ED_GENERATE: dict[str, Callable[[], EdPrivateKey]] = {
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
+    "ed448": ed448.Ed448PrivateKey.generate,
+}
+_ED_PRIVATE: dict[str, Callable[[bytes], EdPrivateKey]] = {
+    "ed25519": ed25519.Ed25519PrivateKey.from_private_bytes,
+    "ed448": ed448.Ed448PrivateKey.from_private_bytes,
+}
+_ED_PUBLIC: dict[str, Callable[[bytes], EdPublicKey]] = {
+    "ed25519": ed25519.Ed25519PublicKey.from_public_bytes,
+    "ed448": ed448.Ed448PublicKey.from_public_bytes,
+}
+
+
+def generate_ed(curve: str) -> tuple[bytes, bytes]:
+    """(raw private key, raw public key) per RFC 8032 section 5.1.5."""
+    key = _ED_GENERATE[curve]()
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return raw, pub
+
+
+def load_ed_private(curve: str, raw: bytes) -> EdPrivateKey:
+    try:
+        return _ED_PRIVATE[curve](raw)
+    except (ValueError, TypeError):
+        raise KeyTypeInconsistent("invalid EdDSA private key") from None
+
+
+def load_ed_public(curve: str, raw: bytes) -> EdPublicKey:
+    try:
+        return _ED_PUBLIC[curve](raw)
+    except (ValueError, TypeError):
+        raise KeyTypeInconsistent("invalid EdDSA public key") from None
+
+
+def sign_ed(key: EdPrivateKey, data: bytes) -> bytes:
+    return key.sign(data)
+
+
+def verify_ed(key: EdPublicKey, signature: bytes, data: bytes) -> None:
+    try:
+        key.verify(signature, data)
+    except InvalidSignature:
+        raise SignatureInvalid("EdDSA signature invalid") from None

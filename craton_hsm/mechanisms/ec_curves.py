@@ -1,0 +1,85 @@
+"""Named curves and the DER forms of CKA_EC_PARAMS and CKA_EC_POINT
+(PKCS#11 v3.0 sections 2.3.3-2.3.6, 2.3.10; X9.62 / RFC 5480, RFC 8410).
+
+CKA_EC_PARAMS is accepted as the DER OID of a named curve or, as v3.0
+allows, the DER PrintableString curve name (OpenSC sends
+"edwards25519").  Anything else is CKR_CURVE_NOT_SUPPORTED: there is no
+default curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asn1crypto import core  # type: ignore[import-untyped]
+
+from craton_hsm.errors import CurveNotSupported
+
+
+@dataclass(frozen=True)
+class Curve:
+    name: str          # backend name
+    bits: int          # field size, the CK_MECHANISM_INFO unit
+    size: int          # bytes of one coordinate / scalar / Edwards key
+    edwards: bool
+
+    def point_lengths(self) -> frozenset[int]:
+        if self.edwards:
+            return frozenset({self.size})
+        return frozenset({1 + 2 * self.size, 1 + self.size})
+
+
+P256 = Curve("secp256r1", 256, 32, False)
+P384 = Curve("secp384r1", 384, 48, False)
+P521 = Curve("secp521r1", 521, 66, False)
+K256 = Curve("secp256k1", 256, 32, False)
+ED25519 = Curve("ed25519", 255, 32, True)
+ED448 = Curve("ed448", 448, 57, True)
+
+_NAMES: tuple[tuple[Curve, str, tuple[str, ...]], ...] = (
+    (P256, "1.2.840.10045.3.1.7", ("prime256v1", "secp256r1", "P-256")),
+    (P384, "1.3.132.0.34", ("secp384r1", "P-384")),
+    (P521, "1.3.132.0.35", ("secp521r1", "P-521")),
+    (K256, "1.3.132.0.10", ("secp256k1",)),
+    (ED25519, "1.3.101.112", ("edwards25519", "Ed25519")),
+    (ED448, "1.3.101.113", ("edwards448", "Ed448")),
+)
+
+
+def _encodings() -> dict[bytes, Curve]:
+    table: dict[bytes, Curve] = {}
+    for curve, oid, names in _NAMES:
+        table[core.ObjectIdentifier(oid).dump()] = curve
+        for name in names:
+            table[core.PrintableString(name).dump()] = curve
+    return table
+
+
+_BY_ENCODING = _encodings()
+
+
+def curve_of(ec_params: object, edwards: bool) -> Curve:
+    """The curve named by CKA_EC_PARAMS; exact DER match only."""
+    curve = None
+    if isinstance(ec_params, (bytes, bytearray)):
+        curve = _BY_ENCODING.get(bytes(ec_params))
+    if curve is None or curve.edwards != edwards:
+        raise CurveNotSupported("unsupported CKA_EC_PARAMS")
+    return curve
+
+
+def wrap_point(point: bytes) -> bytes:
+    """CKA_EC_POINT is the DER OCTET STRING of the point (X9.62)."""
+    return bytes(core.OctetString(point).dump())
+
+
+def unwrap_point(curve: Curve, value: bytes) -> bytes:
+    """The raw point from CKA_EC_POINT.  The spec says DER, but some
+    clients store the raw point; the lengths tell the two apart."""
+    try:
+        inner = core.OctetString.load(value, strict=True).native
+    except (ValueError, TypeError):
+        inner = None
+    if isinstance(inner, bytes) and len(inner) in curve.point_lengths():
+        return inner
+    return value

@@ -1,0 +1,197 @@
+"""ECDSA and EdDSA mechanisms: key generation, r||s signatures checked
+with pyca/cryptography, Wycheproof P1363 and Ed25519 vectors, curve and
+parameter errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import core
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    encode_dss_signature,
+)
+
+from craton_hsm._generated_ck import CKA, CKK, CKM
+from craton_hsm.errors import (
+    CurveNotSupported,
+    KeyTypeInconsistent,
+    MechanismParamInvalid,
+    SignatureInvalid,
+    SignatureLenRange,
+    TemplateIncomplete,
+)
+from craton_hsm.mechanisms.params import EddsaParams
+from craton_hsm.mechanisms.registry import REGISTRY, Op
+from tests.mechanisms.conftest import FakeKey
+
+VECTORS = Path(os.environ.get("CRATON_VECTORS", "/work/shared/vectors"))
+OIDS = {"secp256r1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34",
+        "secp521r1": "1.3.132.0.35", "secp256k1": "1.3.132.0.10"}
+CURVES = {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(),
+          "secp521r1": ec.SECP521R1(), "secp256k1": ec.SECP256K1()}
+ED25519_OID = core.ObjectIdentifier("1.3.101.112").dump()
+ED25519_NAME = core.PrintableString("edwards25519").dump()
+
+
+def oid(name: str) -> bytes:
+    return bytes(core.ObjectIdentifier(OIDS[name]).dump())
+
+
+def keypair(mech: int, params: bytes, kt: int) -> tuple[FakeKey, FakeKey]:
+    gen = REGISTRY[mech].factory(Op.GENERATE_KEY_PAIR)(None, None)
+    pub, priv = gen.generate({CKA.EC_PARAMS: params}, {})
+    return (FakeKey({CKA.KEY_TYPE: kt, **pub}),
+            FakeKey({CKA.KEY_TYPE: kt, **priv}))
+
+
+def run(mech: int, op: Op, key: FakeKey, params: Any = None) -> Any:
+    return REGISTRY[mech].factory(op)(key, params)
+
+
+@pytest.mark.parametrize("curve", sorted(OIDS))
+def test_ecdsa_sign_interop(curve: str) -> None:
+    pub, priv = keypair(CKM.EC_KEY_PAIR_GEN, oid(curve), CKK.EC)
+    size = (CURVES[curve].key_size + 7) // 8
+    assert len(priv.attrs[CKA.VALUE]) == size
+    point = core.OctetString.load(pub.attrs[CKA.EC_POINT]).native
+    assert len(point) == 1 + 2 * size and point[0] == 4
+    ref = ec.EllipticCurvePublicKey.from_encoded_point(CURVES[curve], point)
+    signer = run(CKM.ECDSA_SHA256, Op.SIGN, priv)
+    signer.update(b"hello ")
+    sig = signer.sign(b"world")
+    assert len(sig) == signer.size == 2 * size
+    der = encode_dss_signature(int.from_bytes(sig[:size], "big"),
+                               int.from_bytes(sig[size:], "big"))
+    ref.verify(der, b"hello world", ec.ECDSA(hashes.SHA256()))
+    run(CKM.ECDSA_SHA256, Op.VERIFY, pub).verify(b"hello world", sig)
+    # Raw CKM_ECDSA over a caller's hash, verified both ways.
+    digest = hashlib.sha384(b"m").digest()
+    sig = run(CKM.ECDSA, Op.SIGN, priv).sign(digest)
+    run(CKM.ECDSA_SHA384, Op.VERIFY, pub).verify(b"m", sig)
+    # A long hash is truncated to the order's bit length (FIPS 186-5
+    # section 6.4.1), so flip a leading byte.
+    with pytest.raises(SignatureInvalid):
+        run(CKM.ECDSA, Op.VERIFY, pub).verify(b"\0" + digest[1:], sig)
+    with pytest.raises(SignatureLenRange):
+        run(CKM.ECDSA, Op.VERIFY, pub).verify(digest, sig + b"\0")
+
+
+def test_raw_point_accepted() -> None:
+    pub, priv = keypair(CKM.EC_KEY_PAIR_GEN, oid("secp256r1"), CKK.EC)
+    raw = core.OctetString.load(pub.attrs[CKA.EC_POINT]).native
+    bare = FakeKey({**pub.attrs, CKA.EC_POINT: raw})
+    sig = run(CKM.ECDSA_SHA256, Op.SIGN, priv).sign(b"x")
+    run(CKM.ECDSA_SHA256, Op.VERIFY, bare).verify(b"x", sig)
+
+
+@pytest.mark.parametrize("params", [
+    b"", core.ObjectIdentifier("1.2.840.10045.3.1.1").dump(), ED25519_OID,
+    b"\x06\x08garbage!",
+])
+def test_unknown_curve(params: bytes) -> None:
+    gen = REGISTRY[CKM.EC_KEY_PAIR_GEN].factory(Op.GENERATE_KEY_PAIR)(
+        None, None)
+    with pytest.raises(CurveNotSupported):
+        gen.generate({CKA.EC_PARAMS: params}, {})
+    with pytest.raises(TemplateIncomplete):
+        gen.generate({}, {})
+
+
+def test_ec_key_type() -> None:
+    with pytest.raises(KeyTypeInconsistent):
+        run(CKM.ECDSA, Op.SIGN, FakeKey({CKA.KEY_TYPE: CKK.RSA}))
+
+
+def _wycheproof(name: str) -> list[Any]:
+    path = VECTORS / "wycheproof" / name
+    if not path.exists():
+        return []
+    doc = json.loads(path.read_text())
+    return [pytest.param(g["publicKey"], t, id=f"tc{t['tcId']}")
+            for g in doc["testGroups"] for t in g["tests"]
+            if t["result"] != "acceptable"]
+
+
+@pytest.mark.parametrize("mech,name", [
+    (CKM.ECDSA_SHA256, "ecdsa_secp256r1_sha256_p1363_test.json"),
+    (CKM.ECDSA_SHA512, "ecdsa_secp521r1_sha512_p1363_test.json"),
+    (CKM.ECDSA_SHA256, "ecdsa_secp256k1_sha256_p1363_test.json"),
+])
+def test_wycheproof_ecdsa(mech: int, name: str) -> None:
+    cases = _wycheproof(name)
+    assert cases
+    for case in cases:
+        pk, t = case.values
+        pub = FakeKey({CKA.KEY_TYPE: CKK.EC,
+                       CKA.EC_PARAMS: oid(pk["curve"]),
+                       CKA.EC_POINT: bytes.fromhex(pk["uncompressed"])})
+        msg, sig = bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"])
+        if t["result"] == "valid":
+            run(mech, Op.VERIFY, pub).verify(msg, sig)
+        else:
+            with pytest.raises((SignatureInvalid, SignatureLenRange)):
+                run(mech, Op.VERIFY, pub).verify(msg, sig)
+
+
+@pytest.mark.parametrize("params", [ED25519_OID, ED25519_NAME])
+def test_ed25519_round_trip(params: bytes) -> None:
+    pub, priv = keypair(CKM.EC_EDWARDS_KEY_PAIR_GEN, params, CKK.EC_EDWARDS)
+    assert len(priv.attrs[CKA.VALUE]) == 32
+    raw = core.OctetString.load(pub.attrs[CKA.EC_POINT]).native
+    sig = run(CKM.EDDSA, Op.SIGN, priv).sign(b"msg")
+    assert len(sig) == 64
+    ed25519.Ed25519PublicKey.from_public_bytes(raw).verify(sig, b"msg")
+    run(CKM.EDDSA, Op.VERIFY, pub).verify(b"msg", sig)
+    run(CKM.EDDSA, Op.VERIFY, pub, EddsaParams(False, b"")).verify(
+        b"msg", sig)
+    with pytest.raises(SignatureInvalid):
+        run(CKM.EDDSA, Op.VERIFY, pub).verify(b"msh", sig)
+    with pytest.raises(SignatureLenRange):
+        run(CKM.EDDSA, Op.VERIFY, pub).verify(b"msg", sig[:-1])
+
+
+def test_ed448_round_trip() -> None:
+    params = core.ObjectIdentifier("1.3.101.113").dump()
+    pub, priv = keypair(CKM.EC_EDWARDS_KEY_PAIR_GEN, params, CKK.EC_EDWARDS)
+    sig = run(CKM.EDDSA, Op.SIGN, priv).sign(b"msg")
+    assert len(sig) == 114
+    run(CKM.EDDSA, Op.VERIFY, pub).verify(b"msg", sig)
+
+
+@pytest.mark.parametrize("params", [
+    EddsaParams(True, b""), EddsaParams(False, b"ctx"), b"junk"])
+def test_eddsa_unsupported_params(params: Any) -> None:
+    _, priv = keypair(CKM.EC_EDWARDS_KEY_PAIR_GEN, ED25519_OID,
+                      CKK.EC_EDWARDS)
+    with pytest.raises(MechanismParamInvalid):
+        run(CKM.EDDSA, Op.SIGN, priv, params)
+
+
+def test_edwards_rejects_weierstrass_curve() -> None:
+    gen = REGISTRY[CKM.EC_EDWARDS_KEY_PAIR_GEN].factory(
+        Op.GENERATE_KEY_PAIR)(None, None)
+    with pytest.raises(CurveNotSupported):
+        gen.generate({CKA.EC_PARAMS: oid("secp256r1")}, {})
+
+
+def test_wycheproof_ed25519() -> None:
+    cases = _wycheproof("ed25519_test.json")
+    assert cases
+    for case in cases:
+        pk, t = case.values
+        pub = FakeKey({CKA.KEY_TYPE: CKK.EC_EDWARDS,
+                       CKA.EC_PARAMS: ED25519_OID,
+                       CKA.EC_POINT: bytes.fromhex(pk["pk"])})
+        msg, sig = bytes.fromhex(t["msg"]), bytes.fromhex(t["sig"])
+        if t["result"] == "valid":
+            run(CKM.EDDSA, Op.VERIFY, pub).verify(msg, sig)
+        else:
+            with pytest.raises((SignatureInvalid, SignatureLenRange)):
+                run(CKM.EDDSA, Op.VERIFY, pub).verify(msg, sig)
