@@ -1,0 +1,199 @@
+"""Module configuration: one TOML file plus two environment variables.
+
+``CRATON_HSM_CONFIG`` names the TOML file (stdlib ``tomllib``);
+``CRATON_HSM_DATA_DIR`` overrides ``[storage] path``.  Every key, its
+default and its range are documented in docs/configuration.md.  The PIN
+policy follows seed 004 "Authentication" (PBKDF2-HMAC-SHA256, 600,000
+iterations, configurable upward only; PIN length 4-64 bytes).  Errors
+name the file, the key and the fix, because an operator reads them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MIN_PBKDF2_ITERATIONS = 600_000
+STORAGE_MODES = ("persistent", "memory")
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message says where and how to fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    storage_mode: str = "persistent"   # "persistent" | "memory"
+    slot_count: int = 4                # slots 0..n-1, each its own token
+    pin_min_len: int = 4               # bytes
+    pin_max_len: int = 64              # bytes
+    max_login_failures: int = 10
+    pbkdf2_iterations: int = MIN_PBKDF2_ITERATIONS
+    max_sessions: int = 1024           # per process, all slots
+    max_objects_per_token: int = 100_000
+    busy_timeout_ms: int = 5000
+    source: Path | None = None         # the TOML file read, if any
+
+
+@dataclass(frozen=True)
+class _Key:
+    field: str
+    kind: type
+    low: int = 0
+    high: int = 0
+
+
+# (section, key) -> Config field and range.  Ranges for integers are
+# inclusive; "path" and "mode" are strings checked separately.
+_SCHEMA: dict[str, dict[str, _Key]] = {
+    "storage": {
+        "mode": _Key("storage_mode", str),
+        "path": _Key("data_dir", str),
+        "busy_timeout_ms": _Key("busy_timeout_ms", int, 100, 600_000),
+    },
+    "slots": {"count": _Key("slot_count", int, 1, 64)},
+    "pin": {
+        "min_len": _Key("pin_min_len", int, 4, 256),
+        "max_len": _Key("pin_max_len", int, 4, 256),
+        "max_failures": _Key("max_login_failures", int, 1, 1000),
+        "pbkdf2_iterations": _Key("pbkdf2_iterations", int,
+                                  MIN_PBKDF2_ITERATIONS, 100_000_000),
+    },
+    "limits": {
+        "max_sessions": _Key("max_sessions", int, 1, 1_000_000),
+        "max_objects_per_token": _Key("max_objects_per_token", int, 1,
+                                      10_000_000),
+    },
+}
+
+
+def load_config(environ: Mapping[str, str] = os.environ) -> Config:
+    """Build the Config from the environment and the optional TOML file."""
+    source: Path | None = None
+    values: dict[str, Any] = {}
+    name = environ.get("CRATON_HSM_CONFIG")
+    if name:
+        source = Path(name).expanduser()
+        values = _parse(source, _read_toml(source))
+    override = environ.get("CRATON_HSM_DATA_DIR")
+    if override:
+        values["data_dir"] = Path(override).expanduser()
+    elif "data_dir" not in values:
+        values["data_dir"] = _default_data_dir(environ)
+    config = Config(source=source, **values)
+    _check_pin_range(config)
+    if config.storage_mode == "persistent":
+        _prepare_data_dir(config.data_dir, source)
+    return config
+
+
+def _where(source: Path | None) -> str:
+    return f"config file {source}" if source else "environment"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} (named by CRATON_HSM_CONFIG) does not "
+            "exist; create it or unset CRATON_HSM_CONFIG") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read "
+                          f"({e.strerror}); check its permissions") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") \
+            from None
+
+
+def _parse(source: Path, doc: dict[str, Any]) -> dict[str, Any]:
+    """Validate each section and key; return Config keyword arguments."""
+    out: dict[str, Any] = {}
+    for section, table in doc.items():
+        keys = _SCHEMA.get(section)
+        if keys is None:
+            raise ConfigError(
+                f"config file {source}: unknown section [{section}]; "
+                f"known sections are {', '.join(sorted(_SCHEMA))}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {source}: '{section}' must be "
+                              f"a table, written [{section}]")
+        for key, value in table.items():
+            spec = keys.get(key)
+            if spec is None:
+                raise ConfigError(
+                    f"config file {source}: unknown key '{key}' in "
+                    f"[{section}]; known keys are {', '.join(sorted(keys))}")
+            out[spec.field] = _value(source, f"{section}.{key}", spec, value)
+    return out
+
+
+def _value(source: Path, name: str, spec: _Key, value: Any) -> Any:
+    where = f"config file {source}: {name}"
+    # bool is an int subclass in Python; "true" is never a valid count.
+    if not isinstance(value, spec.kind) or isinstance(value, bool):
+        raise ConfigError(f"{where} must be a {spec.kind.__name__}, got "
+                          f"{type(value).__name__}")
+    if isinstance(value, str) and spec.field == "storage_mode":
+        if value not in STORAGE_MODES:
+            raise ConfigError(f"{where} must be one of "
+                              f"{', '.join(STORAGE_MODES)}, got {value!r}")
+        return value
+    if isinstance(value, str):
+        if not value:
+            raise ConfigError(f"{where} must not be empty")
+        path = Path(value).expanduser()
+        # A relative path is relative to the file, not to whatever
+        # directory the host application happens to run in.
+        return path if path.is_absolute() else source.parent / path
+    assert isinstance(value, int)
+    if not spec.low <= value <= spec.high:
+        raise ConfigError(f"{where} = {value} is out of range; use a value "
+                          f"from {spec.low} to {spec.high}")
+    return value
+
+
+def _check_pin_range(config: Config) -> None:
+    if config.pin_min_len > config.pin_max_len:
+        raise ConfigError(
+            f"{_where(config.source)}: pin.min_len "
+            f"({config.pin_min_len}) is greater than pin.max_len "
+            f"({config.pin_max_len}); raise pin.max_len or lower "
+            "pin.min_len")
+
+
+def _default_data_dir(environ: Mapping[str, str]) -> Path:
+    xdg = environ.get("XDG_DATA_HOME")
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "craton-hsm"
+    home = environ.get("HOME")
+    base = Path(home) if home else Path.home()
+    return base / ".local" / "share" / "craton-hsm"
+
+
+def _prepare_data_dir(path: Path, source: Path | None) -> None:
+    """Create the data dir 0700, or refuse one that others may write."""
+    where = _where(source)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = path.stat()
+    except OSError as e:
+        raise ConfigError(
+            f"{where}: data directory {path} cannot be created "
+            f"({e.strerror}); set storage.path or CRATON_HSM_DATA_DIR to "
+            "a writable directory") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{where}: data directory {path} is not a "
+                          "directory; point storage.path elsewhere")
+    # Another user who can write here could swap the token files.
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{where}: data directory {path} is group- or world-writable; "
+            f"run 'chmod go-w {path}' (0700 recommended)")
