@@ -1,0 +1,98 @@
+"""Registration of the Python side of the C entry points.
+
+The only caller of ``ffi.def_extern`` (cffi "extern Python").  Every
+``py_C_*`` gets ``error=CKR_GENERAL_ERROR`` and one guard, because a bare
+def_extern that raises or returns None gives 0, which is CKR_OK
+(PKCS#11 v3.0 section 5.1).  ``finish()`` makes every function nobody
+implemented return CKR_FUNCTION_NOT_SUPPORTED.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from _craton_hsm_abi import ffi, lib  # type: ignore[import-not-found]
+
+from craton_hsm._generated_ck import CKR
+from craton_hsm.errors import rv_of
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_log = logging.getLogger("craton_hsm")
+_GENERAL_ERROR = int(CKR.GENERAL_ERROR)
+_NOT_SUPPORTED = int(CKR.FUNCTION_NOT_SUPPORTED)
+_MAX_RV = 2 ** (8 * ffi.sizeof("CK_RV")) - 1
+
+# The py_C_* names cffi compiled into this .so, read from the module
+# itself so the list cannot drift from the binary (the build derives them
+# from cbindings/pkcs11_functions.h).
+FUNCTIONS: tuple[str, ...] = tuple(
+    sorted(n[3:] for n in dir(lib) if n.startswith("py_C_"))
+)
+_exported: set[str] = set()
+
+
+def _on_error(
+    exc_type: type[BaseException] | None,
+    exc: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """Last resort (e.g. an out-of-range return); cffi then returns error."""
+    _log.error("PKCS#11 entry point failed", exc_info=(exc_type, exc, tb))
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., int]:
+    """Map the outcome of an entry point onto a CK_RV, never CKR_OK by
+    accident: CKRError -> its rv, other exceptions and non-int returns ->
+    logged and CKR_GENERAL_ERROR."""
+    name = fn.__name__
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> int:
+        try:
+            rv = fn(*args)
+        except Exception as exc:
+            code = rv_of(exc)
+            if code == _GENERAL_ERROR:
+                _log.exception("%s raised", name)
+            return code
+        # bool is an int subclass, but True would read as CKR_CANCEL.
+        if rv.__class__ is bool or not isinstance(rv, int) \
+                or not 0 <= rv <= _MAX_RV:
+            _log.error("%s returned %r, not a CK_RV", name, rv)
+            return _GENERAL_ERROR
+        return rv
+
+    return wrapper
+
+
+def export(name: str) -> Callable[[F], F]:
+    """Register the decorated function as the body of ``py_<name>``."""
+    if name not in FUNCTIONS:
+        raise ValueError(f"{name} is not a Python-implemented PKCS#11 "
+                         "function")
+
+    def register(fn: F) -> F:
+        ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
+                       onerror=_on_error)(guarded(fn))
+        _exported.add(name)
+        return fn
+
+    return register
+
+
+def _not_supported(*_args: Any) -> int:
+    return _NOT_SUPPORTED
+
+
+def finish() -> None:
+    """Give every function not exported a CKR_FUNCTION_NOT_SUPPORTED body;
+    cffi would otherwise answer 0 (CKR_OK) for it."""
+    for name in FUNCTIONS:
+        if name not in _exported:
+            ffi.def_extern(name="py_" + name,
+                           error=_NOT_SUPPORTED)(_not_supported)
