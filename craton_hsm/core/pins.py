@@ -1,0 +1,63 @@
+"""PIN records: PBKDF2-HMAC-SHA256 verifier plus key-encryption key.
+
+Seed 004 "Authentication": PINs are never stored; a PBKDF2-HMAC-SHA256
+hash with a per-PIN 32-byte random salt is (SP 800-132; 600,000
+iterations by default, configurable upward).  One derivation of 64 bytes
+per call: the first 32 bytes are the stored verifier, the last 32 the
+key-encryption key (KEK) that wraps the token master key (core/vault.py).
+Because the KEK is never stored, reading the token file reveals neither
+the PIN nor the master key.  The KDF name and iteration count are stored
+with each record, so a later config change never breaks an old PIN.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+
+from craton_hsm.backend import storage_crypto
+from craton_hsm.drbg import random_bytes
+
+KDF_PBKDF2_SHA256 = "pbkdf2-sha256"
+SALT_BYTES = 32
+VERIFIER_BYTES = 32
+KEK_BYTES = 32
+
+
+@dataclass(frozen=True)
+class PinRecord:
+    kdf: str
+    iterations: int
+    salt: bytes = field(repr=False)
+    verifier: bytes = field(repr=False)
+
+
+def _derive(pin: bytes, kdf: str, iterations: int,
+            salt: bytes) -> tuple[bytes, bytes]:
+    if kdf != KDF_PBKDF2_SHA256:
+        raise ValueError(f"unsupported PIN KDF {kdf!r}")
+    if iterations < 1:
+        raise ValueError("PBKDF2 iteration count must be positive")
+    out = storage_crypto.pbkdf2_sha256(pin, salt, iterations,
+                                       VERIFIER_BYTES + KEK_BYTES)
+    return out[:VERIFIER_BYTES], out[VERIFIER_BYTES:]
+
+
+def make_pin_record(pin: bytes, iterations: int) -> tuple[PinRecord, bytes]:
+    """A new record with a fresh salt, and the KEK it yields."""
+    salt = random_bytes(SALT_BYTES)
+    verifier, kek = _derive(pin, KDF_PBKDF2_SHA256, iterations, salt)
+    return PinRecord(KDF_PBKDF2_SHA256, iterations, salt, verifier), kek
+
+
+def check_pin(pin: bytes, record: PinRecord) -> bytes | None:
+    """The KEK if ``pin`` matches ``record``, else None.
+
+    The comparison is constant-time (seed 004 "Authentication") so the
+    time taken says nothing about how many verifier bytes matched.
+    """
+    verifier, kek = _derive(pin, record.kdf, record.iterations,
+                            record.salt)
+    if hmac.compare_digest(verifier, record.verifier):
+        return kek
+    return None

@@ -1,0 +1,122 @@
+"""The master-key vault and sealed object secrets (AES-256-GCM).
+
+Seed 004 "Data at Rest": each token has a random 256-bit master key
+(MK).  The MK is stored only wrapped, once under the SO's and once under
+the user's PIN-derived KEK (core/pins.py); secret attributes of token
+objects are sealed under the MK, each with a fresh 96-bit nonce from the
+DRBG (SP 800-38D 8.2.2).  The additional authenticated data binds every
+blob to its place -- token serial plus role, or serial plus object uid --
+so a blob copied to another object, token or role fails to open.
+Re-initialising a token replaces the MK, which crypto-shreds every
+old blob.
+
+Blob layout: version:u8 || nonce:12 || ciphertext || tag:16.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from craton_hsm._generated_ck import CKR
+from craton_hsm.backend import storage_crypto
+from craton_hsm.backend.storage_crypto import AuthenticationFailed
+from craton_hsm.drbg import random_bytes
+from craton_hsm.errors import CKRError
+from craton_hsm.store.codec import StoreCorrupt, decode_attrs, encode_attrs
+
+FORMAT_VERSION = 1
+MK_BYTES = storage_crypto.AES256_KEY_BYTES
+_NONCE = storage_crypto.GCM_NONCE_BYTES
+_MIN_BLOB = 1 + _NONCE + storage_crypto.GCM_TAG_BYTES
+_ROLES = ("so", "user")
+
+
+class VaultError(CKRError):
+    """A wrapped key or sealed record failed to open (CKR_DEVICE_ERROR).
+
+    Tampering and a wrong key look the same to GCM; either way the
+    stored data is unusable, which PKCS#11 reports as a device error.
+    """
+
+    rv = int(CKR.DEVICE_ERROR)
+
+
+def new_master_key() -> bytearray:
+    """A fresh 32-byte master key, in a buffer ``wipe`` can clear."""
+    return bytearray(random_bytes(MK_BYTES))
+
+
+def wipe(buf: bytearray) -> None:
+    """Overwrite ``buf`` in place (best effort: Python may hold copies)."""
+    for i in range(len(buf)):
+        buf[i] = 0
+
+
+def _aad(kind: bytes, serial: str, name: str) -> bytes:
+    # Length-prefixed fields, so ("ab", "c") and ("a", "bc") differ.
+    parts = [kind, serial.encode(), name.encode()]
+    return b"craton-hsm/v1" + b"".join(
+        len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def _encrypt(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    nonce = random_bytes(_NONCE)
+    return bytes([FORMAT_VERSION]) + nonce + storage_crypto.gcm_encrypt(
+        key, nonce, plaintext, aad)
+
+
+def _decrypt(key: bytes, blob: bytes, aad: bytes, what: str) -> bytes:
+    if len(blob) < _MIN_BLOB:
+        raise VaultError(f"{what} is truncated")
+    if blob[0] != FORMAT_VERSION:
+        raise VaultError(f"{what} has unknown format version {blob[0]}")
+    nonce = bytes(blob[1:1 + _NONCE])
+    try:
+        return storage_crypto.gcm_decrypt(key, nonce, bytes(blob[1 + _NONCE:]),
+                                          aad)
+    except AuthenticationFailed:
+        raise VaultError(f"{what} failed authentication (tampered, "
+                         "moved or wrong key)") from None
+
+
+def _check_role(role: str) -> None:
+    if role not in _ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+
+def wrap_master_key(mk: bytes, kek: bytes, serial: str, role: str) -> bytes:
+    """The MK encrypted under a PIN-derived KEK, bound to serial+role."""
+    _check_role(role)
+    if len(mk) != MK_BYTES:
+        raise ValueError("master key must be 32 bytes")
+    return _encrypt(kek, bytes(mk), _aad(b"mk", serial, role))
+
+
+def unwrap_master_key(blob: bytes, kek: bytes, serial: str,
+                      role: str) -> bytearray:
+    """Inverse of ``wrap_master_key``; VaultError on any mismatch."""
+    _check_role(role)
+    mk = bytearray(_decrypt(kek, blob, _aad(b"mk", serial, role),
+                            f"wrapped {role} master key"))
+    if len(mk) != MK_BYTES:
+        wipe(mk)
+        raise VaultError(f"wrapped {role} master key has a bad length")
+    return mk
+
+
+def seal(mk: bytes, serial: str, uid: str, secrets: dict[int, Any]) -> bytes:
+    """Encrypt an object's secret attributes, bound to serial and uid."""
+    return _encrypt(mk, encode_attrs(secrets), _aad(b"obj", serial, uid))
+
+
+def open_sealed(mk: bytes, serial: str, uid: str,
+                blob: bytes) -> dict[int, Any]:
+    """Inverse of ``seal``; VaultError naming the uid on any failure."""
+    plain = _decrypt(mk, blob, _aad(b"obj", serial, uid),
+                     f"sealed secrets of object {uid}")
+    try:
+        return decode_attrs(plain)
+    except StoreCorrupt:
+        # Authenticated yet undecodable means a writer bug, not tamper.
+        raise VaultError(f"sealed secrets of object {uid} cannot be "
+                         "decoded") from None

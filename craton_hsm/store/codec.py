@@ -1,0 +1,170 @@
+"""Deterministic, versioned binary encoding of decoded attribute dicts.
+
+Values are the core's decoded attribute types (PKCS#11 v3.0 section 4.1:
+CK_BBOOL, CK_ULONG, byte arrays, CK_MECHANISM_TYPE arrays and nested
+templates such as CKA_WRAP_TEMPLATE).  The encoding is canonical (keys
+sorted, fixed-width integers), so equal dicts give equal bytes and a
+sealed blob's plaintext never depends on insertion order.
+
+Layout (all integers big-endian)::
+
+    blob   = version:u8 body
+    body   = count:u32 entry*            (entries sorted by type)
+    entry  = type:u64 tag:u8 payload
+    FALSE/TRUE: no payload       INT:   u64
+    BYTES: len:u32 data          MECHS: count:u32 u64*
+    DICT:  len:u32 body
+
+Decoding treats its input as hostile: every length is checked against
+the bytes that remain before anything is allocated, nesting is bounded,
+and every failure is a ``StoreCorrupt`` with a clear message.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from craton_hsm._generated_ck import CKR
+from craton_hsm.errors import CKRError
+
+VERSION = 1
+MAX_DEPTH = 4            # CKA_WRAP_TEMPLATE may nest one template; slack
+_U64_MAX = (1 << 64) - 1
+_FALSE, _TRUE, _INT, _BYTES, _MECHS, _DICT = range(6)
+
+
+class StoreCorrupt(CKRError):
+    """Stored data cannot be decoded: the token file is damaged."""
+
+    rv = int(CKR.DEVICE_ERROR)
+
+
+def encode_attrs(attrs: dict[int, Any]) -> bytes:
+    """Canonical encoding of ``attrs``; TypeError/ValueError on bad input."""
+    return bytes([VERSION]) + _body(attrs, 0)
+
+
+def decode_attrs(blob: bytes) -> dict[int, Any]:
+    """Inverse of ``encode_attrs``; raises StoreCorrupt, nothing else."""
+    data = bytes(blob)
+    if not data:
+        raise StoreCorrupt("attribute record is empty")
+    if data[0] != VERSION:
+        raise StoreCorrupt(f"attribute record has unknown format version "
+                           f"{data[0]}")
+    reader = _Reader(data, 1)
+    out = reader.body(0)
+    if reader.pos != len(data):
+        raise StoreCorrupt(f"attribute record has {len(data) - reader.pos} "
+                           "trailing bytes")
+    return out
+
+
+def _u64(value: int) -> bytes:
+    if not 0 <= value <= _U64_MAX:
+        raise ValueError("integer attribute value out of CK_ULONG range")
+    return struct.pack(">Q", value)
+
+
+def _body(attrs: dict[int, Any], depth: int) -> bytes:
+    if depth >= MAX_DEPTH:
+        raise ValueError("attribute templates nested too deeply")
+    parts = [struct.pack(">I", len(attrs))]
+    for key in sorted(attrs):
+        if isinstance(key, bool) or not isinstance(key, int):
+            raise TypeError("attribute type must be an int")
+        parts.append(_u64(int(key)))
+        parts.append(_entry(attrs[key], depth))
+    return b"".join(parts)
+
+
+def _entry(value: Any, depth: int) -> bytes:
+    # bool before int: bool is an int subclass in Python.
+    if isinstance(value, bool):
+        return bytes([_TRUE if value else _FALSE])
+    if isinstance(value, int):
+        return bytes([_INT]) + _u64(int(value))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        return bytes([_BYTES]) + struct.pack(">I", len(raw)) + raw
+    if isinstance(value, tuple):
+        if not all(isinstance(m, int) and not isinstance(m, bool)
+                   for m in value):
+            raise TypeError("mechanism list must hold ints")
+        items = b"".join(_u64(int(m)) for m in value)
+        return bytes([_MECHS]) + struct.pack(">I", len(value)) + items
+    if isinstance(value, dict):
+        nested = _body(value, depth + 1)
+        return bytes([_DICT]) + struct.pack(">I", len(nested)) + nested
+    raise TypeError(f"cannot store attribute value of type "
+                    f"{type(value).__name__}")
+
+
+class _Reader:
+    """Bounds-checked cursor over an untrusted record."""
+
+    def __init__(self, data: bytes, pos: int) -> None:
+        self.data = data
+        self.pos = pos
+
+    def take(self, n: int) -> bytes:
+        if n > len(self.data) - self.pos:
+            raise StoreCorrupt(f"attribute record truncated at offset "
+                               f"{self.pos} (need {n} more bytes)")
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def u32(self) -> int:
+        value: int = struct.unpack(">I", self.take(4))[0]
+        return value
+
+    def u64(self) -> int:
+        value: int = struct.unpack(">Q", self.take(8))[0]
+        return value
+
+    def count(self, unit: int) -> int:
+        """A count whose items need at least ``unit`` bytes each."""
+        n = self.u32()
+        if n * unit > len(self.data) - self.pos:
+            raise StoreCorrupt(f"attribute record count {n} at offset "
+                               f"{self.pos - 4} exceeds the record size")
+        return n
+
+    def body(self, depth: int) -> dict[int, Any]:
+        if depth >= MAX_DEPTH:
+            raise StoreCorrupt("attribute record nested too deeply")
+        out: dict[int, Any] = {}
+        last = -1
+        for _ in range(self.count(9)):
+            key = self.u64()
+            if key <= last:
+                raise StoreCorrupt("attribute record keys not in "
+                                   "canonical order")
+            last = key
+            out[key] = self.value(depth)
+        return out
+
+    def value(self, depth: int) -> Any:
+        tag = self.u8()
+        if tag in (_FALSE, _TRUE):
+            return tag == _TRUE
+        if tag == _INT:
+            return self.u64()
+        if tag == _BYTES:
+            return self.take(self.count(1))
+        if tag == _MECHS:
+            return tuple(self.u64() for _ in range(self.count(8)))
+        if tag == _DICT:
+            end = self.count(1) + self.pos
+            nested = self.body(depth + 1)
+            if self.pos != end:
+                raise StoreCorrupt("nested attribute template length "
+                                   "mismatch")
+            return nested
+        raise StoreCorrupt(f"attribute record has unknown value tag {tag} "
+                           f"at offset {self.pos - 1}")

@@ -1,0 +1,341 @@
+"""SQLite token store: one database file per slot.
+
+Seed 004 "Data at Rest" and "Lockout", with the engine choice of
+shared/notes/dependencies.md: WAL (readers never wait for a writer),
+``synchronous=FULL`` (an acknowledged commit survives power loss),
+``BEGIN IMMEDIATE`` for every write (the write lock is taken up front,
+so two writers never deadlock on an upgrade), and a bounded
+``busy_timeout`` followed by a few retries, then ``StoreBusy``
+(CKR_FUNCTION_FAILED).  One file per slot (``slot-<N>.sqlite3``, 0600)
+means initialising slot 0 never touches slot 1.
+
+SQLite failures map to PKCS#11 codes (v3.0 section 5.1): disk full ->
+CKR_DEVICE_MEMORY; read-only, I/O and corruption -> CKR_DEVICE_ERROR; a
+file that is not ours -> CKR_TOKEN_NOT_RECOGNIZED.  Messages name the
+file, never a secret.  A connection is per process (re-opened after
+fork, as SQLite forbids carrying one across it) and shared by threads
+under a lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from craton_hsm.core.pins import PinRecord
+from craton_hsm.errors import (
+    CKRError,
+    DeviceError,
+    DeviceMemory,
+    TokenNotRecognized,
+)
+from craton_hsm.store.base import (
+    StoreBusy,
+    StoredObject,
+    TokenState,
+    next_failures,
+)
+from craton_hsm.store.codec import decode_attrs, encode_attrs
+from craton_hsm.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
+
+BUSY_RETRIES = 3
+
+
+def slot_path(data_dir: Path, slot_id: int) -> Path:
+    return data_dir / f"slot-{slot_id}.sqlite3"
+
+
+def translate(exc: sqlite3.Error, path: Path) -> CKRError:
+    """The CKRError for an SQLite failure on ``path``."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    name = getattr(exc, "sqlite_errorname", type(exc).__name__)
+    if code == sqlite3.SQLITE_FULL:
+        return DeviceMemory(f"token file {path}: disk full")
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreBusy(f"token file {path} is locked by another process")
+    if code == sqlite3.SQLITE_NOTADB:
+        return TokenNotRecognized(f"{path} is not a Craton HSM token file")
+    if code == sqlite3.SQLITE_CORRUPT:
+        return DeviceError(f"token file {path} is corrupted")
+    if code == sqlite3.SQLITE_READONLY:
+        return DeviceError(f"token file {path} is read-only")
+    return DeviceError(f"token file {path}: {name}")
+
+
+class SqliteSlotStore:
+    """A ``SlotStore`` in ``<data_dir>/slot-<N>.sqlite3``."""
+
+    def __init__(self, path: Path, slot_id: int, busy_timeout_ms: int,
+                 max_objects: int) -> None:
+        self.path = path
+        self.slot_id = slot_id
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_objects = max_objects
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+
+    def __repr__(self) -> str:
+        return f"<SqliteSlotStore {self.path}>"
+
+    # -- connection ------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        # After fork the parent's handle is abandoned, not closed: closing
+        # it here could release locks the parent still relies on.
+        self._conn = None
+        conn = self._open()
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        if not self.path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL
+                                 | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms
+                               / 1000, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            self._check_identity(conn)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._create_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check_identity(self, conn: sqlite3.Connection) -> None:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if app_id == 0 and version == 0 and tables[0] == 0:
+            return                          # a new, empty file
+        if app_id != APPLICATION_ID:
+            raise TokenNotRecognized(f"{self.path} is an SQLite database of "
+                                     "another application, not a token")
+        if version != SCHEMA_VERSION:
+            raise TokenNotRecognized(
+                f"token file {self.path} has schema version {version}; "
+                f"this module reads version {SCHEMA_VERSION}")
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                for stmt in SCHEMA:
+                    conn.execute(stmt)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[sqlite3.Connection]:
+        """Serialise threads and translate SQLite errors."""
+        with self._lock:
+            try:
+                yield self._connection()
+            except sqlite3.Error as e:
+                raise translate(e, self.path) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction that also bumps the generation."""
+        with self._guard() as conn:
+            self._begin(conn)
+            try:
+                yield conn
+                conn.execute("UPDATE generation SET value = value + 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _begin(self, conn: sqlite3.Connection) -> None:
+        # busy_timeout already waited inside SQLite; a few retries cover
+        # the rare case where SQLite reports BUSY without waiting.
+        for attempt in range(BUSY_RETRIES):
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                busy = (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (
+                    sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+                if not busy or attempt == BUSY_RETRIES - 1:
+                    raise
+
+    # -- token record ----------------------------------------------------
+
+    def load_state(self) -> TokenState | None:
+        with self._guard() as conn:
+            cur = conn.execute("SELECT * FROM token")
+            row = cur.fetchone()
+            cols = [d[0] for d in cur.description]
+        if row is None:
+            return None
+        return _state_from_row(self.path, dict(zip(cols, row, strict=True)))
+
+    def init_token(self, state: TokenState) -> None:
+        # One transaction: the objects and the old wrapped master keys go
+        # together, so old sealed secrets can never be opened again.
+        with self._write() as conn:
+            conn.execute("DELETE FROM objects")
+            conn.execute("DELETE FROM token")
+            _insert_state(conn, state)
+
+    def save_state(self, state: TokenState) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM token")
+            _insert_state(conn, state)
+
+    def record_login(self, role: str, success: bool) -> int:
+        column = {"so": "so_failures", "user": "user_failures"}.get(role)
+        if column is None:
+            raise ValueError(f"unknown role {role!r}")
+        with self._guard() as conn:
+            # The read and the update share one IMMEDIATE transaction,
+            # so concurrent failures in two processes both count.
+            self._begin(conn)
+            try:
+                row = conn.execute(f"SELECT {column} FROM token").fetchone()
+                if row is None:
+                    raise TokenNotRecognized(
+                        f"slot {self.slot_id}: token not initialised")
+                new = next_failures(role, success, int(row[0]))
+                if new != row[0]:
+                    conn.execute(f"UPDATE token SET {column} = ?", (new,))
+                    conn.execute("UPDATE generation SET value = value + 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+        return new
+
+    # -- objects ---------------------------------------------------------
+
+    def list_objects(self) -> list[StoredObject]:
+        with self._guard() as conn:
+            rows = conn.execute(
+                "SELECT uid, attrs, secret FROM objects ORDER BY uid"
+            ).fetchall()
+        return [_object(self.path, *r) for r in rows]
+
+    def get_object(self, uid: str) -> StoredObject | None:
+        with self._guard() as conn:
+            row = conn.execute("SELECT uid, attrs, secret FROM objects "
+                               "WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else _object(self.path, *row)
+
+    def put_object(self, obj: StoredObject) -> None:
+        attrs = encode_attrs(obj.attrs)
+        with self._write() as conn:
+            exists = conn.execute("SELECT 1 FROM objects WHERE uid = ?",
+                                  (obj.uid,)).fetchone()
+            if exists is None:
+                count = conn.execute(
+                    "SELECT count(*) FROM objects").fetchone()[0]
+                if count >= self.max_objects:
+                    raise DeviceMemory(
+                        f"slot {self.slot_id}: token holds the maximum of "
+                        f"{self.max_objects} objects")
+            conn.execute("INSERT OR REPLACE INTO objects (uid, attrs, "
+                         "secret) VALUES (?, ?, ?)",
+                         (obj.uid, attrs, obj.secret))
+
+    def delete_object(self, uid: str) -> bool:
+        with self._write() as conn:
+            cur = conn.execute("DELETE FROM objects WHERE uid = ?", (uid,))
+            return cur.rowcount > 0
+
+    def count_objects(self) -> int:
+        with self._guard() as conn:
+            return int(conn.execute(
+                "SELECT count(*) FROM objects").fetchone()[0])
+
+    def generation(self) -> int:
+        with self._guard() as conn:
+            return int(conn.execute(
+                "SELECT value FROM generation").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+def _object(path: Path, uid: Any, attrs: Any, secret: Any) -> StoredObject:
+    if not isinstance(uid, str) or not isinstance(attrs, bytes) or \
+            not isinstance(secret, bytes | None):
+        raise DeviceError(f"token file {path}: malformed object row")
+    try:
+        decoded = decode_attrs(attrs)
+    except CKRError as e:
+        raise DeviceError(f"token file {path}: object {uid}: {e}") from None
+    return StoredObject(uid, decoded, secret)
+
+
+def _pin_columns(prefix: str, rec: PinRecord | None) -> dict[str, Any]:
+    return {f"{prefix}_kdf": rec.kdf if rec else None,
+            f"{prefix}_iterations": rec.iterations if rec else None,
+            f"{prefix}_salt": rec.salt if rec else None,
+            f"{prefix}_verifier": rec.verifier if rec else None}
+
+
+def _insert_state(conn: sqlite3.Connection, st: TokenState) -> None:
+    row: dict[str, Any] = {
+        "serial": st.serial, "label": bytes(st.label),
+        "mk_wrapped_so": st.mk_wrapped_so,
+        "mk_wrapped_user": st.mk_wrapped_user,
+        "so_failures": st.so_failures, "user_failures": st.user_failures,
+        "created_at": st.created_at,
+        **_pin_columns("so_pin", st.so_pin),
+        **_pin_columns("user_pin", st.user_pin),
+    }
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    conn.execute(f"INSERT INTO token ({names}) VALUES ({marks})",
+                 tuple(row.values()))
+
+
+def _pin_from_row(row: dict[str, Any], prefix: str) -> PinRecord | None:
+    if row[f"{prefix}_kdf"] is None:
+        return None
+    return PinRecord(row[f"{prefix}_kdf"], int(row[f"{prefix}_iterations"]),
+                     bytes(row[f"{prefix}_salt"]),
+                     bytes(row[f"{prefix}_verifier"]))
+
+
+def _state_from_row(path: Path, row: dict[str, Any]) -> TokenState:
+    try:
+        return _state(row)
+    except (TypeError, ValueError) as e:
+        raise DeviceError(f"token file {path}: malformed token record "
+                          f"({type(e).__name__})") from None
+
+
+def _state(row: dict[str, Any]) -> TokenState:
+    return TokenState(
+        serial=row["serial"], label=bytes(row["label"]),
+        so_pin=_pin_from_row(row, "so_pin"),
+        user_pin=_pin_from_row(row, "user_pin"),
+        mk_wrapped_so=row["mk_wrapped_so"],
+        mk_wrapped_user=row["mk_wrapped_user"],
+        so_failures=int(row["so_failures"]),
+        user_failures=int(row["user_failures"]),
+        created_at=row["created_at"])
