@@ -1,0 +1,41 @@
+# Craton HSM developer entry points.  `make test` is what CI runs.
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+LIB := build/libcraton_hsm.so
+STAMP := $(VENV)/.craton-installed
+
+.PHONY: venv build test demo lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x $(VPY) ]; then \
+	  $(PYTHON) -c 'import sys, sysconfig; sys.exit(0 if sysconfig.get_config_var("Py_ENABLE_SHARED") == 1 else 1)' \
+	  || { echo "error: $(PYTHON) has no shared libpython (Py_ENABLE_SHARED != 1);" \
+	            "libcraton_hsm.so must embed one. Rebuild Python with --enable-shared" \
+	            "(pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.11)." >&2; exit 1; }; \
+	  $(PYTHON) -m venv $(VENV); \
+	fi
+	$(VPY) -m pip install -q -e '.[test]'
+	@touch $@
+
+build: $(LIB)
+
+$(LIB): $(STAMP) $(wildcard ffi/*) $(wildcard cbindings/*)
+	$(VPY) ffi/build_hsm.py
+
+test: build
+	tools/install-test-deps.sh
+	$(VPY) -m pytest -q tests conformance
+
+demo: build
+	$(VPY) tools/demo.py
+
+lint: venv
+	$(VENV)/bin/ruff check craton_hsm ffi tests tools
+	$(VENV)/bin/mypy craton_hsm
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
