@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from craton_hsm._generated_ck import (
     CK_UNAVAILABLE_INFORMATION,
@@ -15,7 +17,7 @@ from craton_hsm._generated_ck import (
     CKO,
     CKP,
 )
-from craton_hsm.core import templates
+from craton_hsm.core import attributes, templates
 from craton_hsm.core.templates import Op, build_object, check_modify
 from craton_hsm.errors import (
     ActionProhibited,
@@ -481,3 +483,26 @@ def test_capability_attr(name: str, t: int) -> None:
 def test_capability_attr_unknown() -> None:
     with pytest.raises(ValueError):
         templates.capability_attr("digest")
+
+
+_ANY_VALUE: st.SearchStrategy[Any] = st.one_of(
+    st.booleans(), st.integers(-1, 2 ** 64), st.binary(max_size=40),
+    st.just(()), st.just({}))
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(sorted(CREATABLE)),
+       st.dictionaries(st.sampled_from(sorted(attributes.KINDS)),
+                       _ANY_VALUE, max_size=4),
+       st.sampled_from([Op.CREATE, Op.UNWRAP, Op.DERIVE]))
+def test_build_only_raises_ckr_errors(name: str, extra: Tmpl,
+                                      op: Op) -> None:
+    # Any template either builds a complete object or fails with a
+    # typed CK_RV error: never a bare Python exception.
+    try:
+        obj = build_object(op, {**CREATABLE[name], **extra})
+    except CKRError:
+        return
+    assert CKA.CLASS in obj and CKA.TOKEN in obj
+    for t, v in obj.items():
+        attributes.encode(t, v)
