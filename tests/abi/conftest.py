@@ -1,0 +1,47 @@
+"""Fixtures for driving build/libcraton_hsm.so from real hosts."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "build" / "libcraton_hsm.so"
+CBINDINGS = ROOT / "cbindings"
+
+
+def function_names() -> list[str]:
+    """The 92 C_* names in function-list order (the header is the ABI)."""
+    text = (CBINDINGS / "pkcs11_functions.h").read_text()
+    return re.findall(r"^CK_RV (C_\w+)\(", text, re.MULTILINE)
+
+
+@pytest.fixture(scope="session")
+def libpath() -> Path:
+    """The built module; `make build` runs once if it is missing."""
+    if not LIB.exists():
+        subprocess.run(["make", "-C", str(ROOT), "build"], check=True)
+    return LIB
+
+
+@pytest.fixture(scope="session")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/abi/host.c compiled against cbindings/ (a plain C host)."""
+    out = tmp_path_factory.mktemp("host")
+    names = out / "names.h"
+    quoted = ",\n    ".join(f'"{n}"' for n in function_names())
+    names.write_text(
+        f"static const char *FUNCTION_NAMES[] = {{\n    {quoted}\n}};\n"
+    )
+    exe = out / "host"
+    subprocess.run(
+        ["gcc", "-O1", "-Wall", "-Werror", "-Wno-pedantic",
+         f"-I{CBINDINGS}", f'-DNAMES_H="{names}"',
+         str(Path(__file__).with_name("host.c")), "-o", str(exe),
+         "-ldl", "-lpthread"],
+        check=True,
+    )
+    return exe
