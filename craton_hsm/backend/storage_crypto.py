@@ -22,7 +22,7 @@ class AuthenticationFailed(Exception):
     """GCM tag mismatch; the caller turns it into a typed CKRError."""
 
 
-def pbkdf2_sha256(password: bytes, salt: bytes, iterations: int,
+def pbkdf2_sha256(password: bytes | bytearray, salt: bytes, iterations: int,
                   length: int) -> bytes:
     """PBKDF2 with HMAC-SHA256 as PRF (SP 800-132 5.3)."""
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt,
@@ -30,13 +30,13 @@ def pbkdf2_sha256(password: bytes, salt: bytes, iterations: int,
     return kdf.derive(bytes(password))
 
 
-def gcm_encrypt(key: bytes, nonce: bytes, plaintext: bytes,
+def gcm_encrypt(key: bytes | bytearray, nonce: bytes, plaintext: bytes,
                 aad: bytes) -> bytes:
     """AES-256-GCM; returns ciphertext || 16-byte tag."""
     return AESGCM(bytes(key)).encrypt(nonce, bytes(plaintext), aad)
 
 
-def gcm_decrypt(key: bytes, nonce: bytes, data: bytes,
+def gcm_decrypt(key: bytes | bytearray, nonce: bytes, data: bytes,
                 aad: bytes) -> bytes:
     """Inverse of ``gcm_encrypt``; raises AuthenticationFailed."""
     try:

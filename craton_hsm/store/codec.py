@@ -25,8 +25,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from craton_hsm._generated_ck import CKR
-from craton_hsm.errors import CKRError
+from craton_hsm.errors import DeviceError
 
 VERSION = 1
 MAX_DEPTH = 4            # CKA_WRAP_TEMPLATE may nest one template; slack
@@ -34,10 +33,10 @@ _U64_MAX = (1 << 64) - 1
 _FALSE, _TRUE, _INT, _BYTES, _MECHS, _DICT = range(6)
 
 
-class StoreCorrupt(CKRError):
-    """Stored data cannot be decoded: the token file is damaged."""
-
-    rv = int(CKR.DEVICE_ERROR)
+# errors.py builds its classes at run time, so mypy cannot see that
+# DeviceError is a class; the ignore is for that alone.
+class StoreCorrupt(DeviceError):  # type: ignore[misc,valid-type]
+    """Stored data cannot be decoded (CKR_DEVICE_ERROR)."""
 
 
 def encode_attrs(attrs: dict[int, Any]) -> bytes:

@@ -150,15 +150,21 @@ class SqliteSlotStore:
                 yield self._connection()
             except sqlite3.Error as e:
                 raise translate(e, self.path) from None
+            except OSError as e:
+                # Creating the file failed: missing or unwritable dir.
+                raise DeviceError(f"token file {self.path}: "
+                                  f"{e.strerror}") from None
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction that also bumps the generation."""
+        """One write transaction; the generation moves if rows changed."""
         with self._guard() as conn:
             self._begin(conn)
             try:
+                before = conn.total_changes
                 yield conn
-                conn.execute("UPDATE generation SET value = value + 1")
+                if conn.total_changes != before:
+                    conn.execute("UPDATE generation SET value = value + 1")
                 conn.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):

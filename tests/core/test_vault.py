@@ -1,0 +1,122 @@
+"""Master-key vault and sealed secrets (seed 004 "Data at Rest")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from craton_hsm._generated_ck import CKA, CKR
+from craton_hsm.core import vault
+from craton_hsm.core.vault import VaultError
+from craton_hsm.errors import DeviceError, rv_of
+
+KEK = bytes(range(32))
+OTHER = bytes(range(1, 33))
+SECRETS: dict[int, Any] = {CKA.VALUE: b"\x11" * 32, CKA.VALUE_LEN: 32}
+
+
+def _flip(blob: bytes, i: int) -> bytes:
+    return blob[:i] + bytes([blob[i] ^ 0x80]) + blob[i + 1:]
+
+
+def test_master_key_round_trip() -> None:
+    mk = vault.new_master_key()
+    assert isinstance(mk, bytearray) and len(mk) == 32
+    blob = vault.wrap_master_key(mk, KEK, "SERIAL0000000001", "so")
+    assert blob[0] == vault.FORMAT_VERSION
+    assert bytes(mk) not in blob
+    out = vault.unwrap_master_key(blob, KEK, "SERIAL0000000001", "so")
+    assert out == mk and isinstance(out, bytearray)
+
+
+def test_nonce_fresh_per_wrap() -> None:
+    mk = vault.new_master_key()
+    a = vault.wrap_master_key(mk, KEK, "S", "so")
+    b = vault.wrap_master_key(mk, KEK, "S", "so")
+    assert a != b
+
+
+def test_wrong_kek_raises() -> None:
+    blob = vault.wrap_master_key(vault.new_master_key(), KEK, "S", "user")
+    with pytest.raises(VaultError):
+        vault.unwrap_master_key(blob, OTHER, "S", "user")
+
+
+@pytest.mark.parametrize(("serial", "role"), [("T", "so"), ("S", "user")])
+def test_wrapped_key_bound_to_serial_and_role(serial: str,
+                                              role: str) -> None:
+    blob = vault.wrap_master_key(vault.new_master_key(), KEK, "S", "so")
+    with pytest.raises(VaultError):
+        vault.unwrap_master_key(blob, KEK, serial, role)
+
+
+def test_vault_error_is_device_error() -> None:
+    assert issubclass(VaultError, DeviceError)
+    assert rv_of(VaultError("x")) == CKR.DEVICE_ERROR
+
+
+def test_seal_round_trip() -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "uid-1", SECRETS)
+    assert b"\x11" * 32 not in blob
+    assert vault.open_sealed(mk, "S", "uid-1", blob) == SECRETS
+
+
+def test_seal_swap_between_objects_detected() -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "uid-1", SECRETS)
+    with pytest.raises(VaultError, match="uid-2"):
+        vault.open_sealed(mk, "S", "uid-2", blob)
+
+
+def test_seal_swap_between_tokens_detected() -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "uid-1", SECRETS)
+    with pytest.raises(VaultError, match="uid-1"):
+        vault.open_sealed(mk, "T", "uid-1", blob)
+
+
+def test_seal_wrong_master_key() -> None:
+    blob = vault.seal(vault.new_master_key(), "S", "u", SECRETS)
+    with pytest.raises(VaultError):
+        vault.open_sealed(vault.new_master_key(), "S", "u", blob)
+
+
+@pytest.mark.parametrize("cut", [0, 1, 12, 28, -1])
+def test_truncation_detected(cut: int) -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "u", SECRETS)
+    with pytest.raises(VaultError, match="object u"):
+        vault.open_sealed(mk, "S", "u", blob[:cut])
+
+
+def test_every_flipped_byte_detected() -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "u", SECRETS)
+    for i in range(len(blob)):
+        with pytest.raises(VaultError):
+            vault.open_sealed(mk, "S", "u", _flip(blob, i))
+
+
+def test_error_message_has_no_secret() -> None:
+    mk = vault.new_master_key()
+    blob = vault.seal(mk, "S", "u", SECRETS)
+    with pytest.raises(VaultError) as info:
+        vault.open_sealed(mk, "S", "u", _flip(blob, 20))
+    assert mk.hex() not in str(info.value)
+    assert (b"\x11" * 32).hex() not in str(info.value)
+
+
+def test_wipe_zeroes_in_place() -> None:
+    mk = vault.new_master_key()
+    view = mk
+    vault.wipe(mk)
+    assert view == bytearray(32)
+
+
+def test_bad_role_and_mk_length_refused() -> None:
+    with pytest.raises(ValueError):
+        vault.wrap_master_key(vault.new_master_key(), KEK, "S", "admin")
+    with pytest.raises(ValueError):
+        vault.wrap_master_key(b"short", KEK, "S", "so")

@@ -1,0 +1,128 @@
+"""Attribute codec: canonical round trip, hostile input -> StoreCorrupt."""
+
+from __future__ import annotations
+
+import contextlib
+import struct
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from craton_hsm._generated_ck import CKA, CKM
+from craton_hsm.errors import DeviceError
+from craton_hsm.store.codec import (
+    VERSION,
+    StoreCorrupt,
+    decode_attrs,
+    encode_attrs,
+)
+
+_keys = st.integers(0, (1 << 64) - 1)
+_leaf = st.one_of(st.booleans(), _keys, st.binary(max_size=64),
+                  st.tuples() | st.lists(_keys, max_size=5).map(tuple))
+_templates = st.dictionaries(_keys, _leaf, max_size=6)
+_attrs = st.dictionaries(_keys, _leaf | _templates, max_size=12)
+
+
+@given(_attrs)
+def test_round_trip(attrs: dict[int, Any]) -> None:
+    assert decode_attrs(encode_attrs(attrs)) == attrs
+
+
+@given(_attrs)
+def test_canonical_regardless_of_insertion_order(
+        attrs: dict[int, Any]) -> None:
+    reordered = dict(reversed(list(attrs.items())))
+    assert encode_attrs(reordered) == encode_attrs(attrs)
+
+
+def test_typical_key_record() -> None:
+    attrs: dict[int, Any] = {CKA.CLASS: 4, CKA.TOKEN: True, CKA.LABEL: b"k",
+             CKA.ALLOWED_MECHANISMS: (CKM.AES_GCM, CKM.AES_CBC),
+             CKA.WRAP_TEMPLATE: {CKA.EXTRACTABLE: False}, CKA.END_DATE: b""}
+    blob = encode_attrs(attrs)
+    assert blob[0] == VERSION
+    out = decode_attrs(blob)
+    assert out == attrs
+    assert type(out[CKA.TOKEN]) is bool and type(out[CKA.CLASS]) is int
+
+
+def test_bytearray_encodes_as_bytes() -> None:
+    out = decode_attrs(encode_attrs({CKA.VALUE: bytearray(b"abc")}))
+    assert out == {CKA.VALUE: b"abc"} and type(out[CKA.VALUE]) is bytes
+
+
+@pytest.mark.parametrize("bad", [{CKA.VALUE: "text"}, {CKA.VALUE: None},
+                                 {CKA.VALUE: -1}, {CKA.VALUE: 1 << 64},
+                                 {CKA.VALUE: (True,)}, {"x": 1}])
+def test_encode_rejects_bad_values(bad: dict[Any, Any]) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        encode_attrs(bad)
+
+
+@given(_attrs, st.data())
+def test_truncation_raises_store_corrupt(attrs: dict[int, Any],
+                                         data: st.DataObject) -> None:
+    blob = encode_attrs(attrs)
+    cut = data.draw(st.integers(0, len(blob) - 1))
+    with pytest.raises(StoreCorrupt):
+        decode_attrs(blob[:cut])
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_random_input_only_raises_store_corrupt(blob: bytes) -> None:
+    with contextlib.suppress(StoreCorrupt):
+        decode_attrs(blob)
+
+
+@given(_attrs, st.data())
+def test_flipped_byte_never_crashes(attrs: dict[int, Any],
+                                    data: st.DataObject) -> None:
+    blob = bytearray(encode_attrs(attrs))
+    i = data.draw(st.integers(0, len(blob) - 1))
+    blob[i] ^= data.draw(st.integers(1, 255))
+    with contextlib.suppress(StoreCorrupt):
+        decode_attrs(bytes(blob))
+
+
+def test_huge_length_field_is_not_allocated() -> None:
+    # One entry of tag BYTES claiming 4 GiB: refused before allocation.
+    blob = bytes([VERSION]) + struct.pack(">IQB", 1, CKA.VALUE, 3) + \
+        struct.pack(">I", 0xFFFFFFFF)
+    with pytest.raises(StoreCorrupt, match="exceeds"):
+        decode_attrs(blob)
+
+
+def test_huge_count_is_refused() -> None:
+    with pytest.raises(StoreCorrupt, match="exceeds"):
+        decode_attrs(bytes([VERSION]) + struct.pack(">I", 0xFFFFFFFF))
+
+
+def test_unknown_version_and_empty() -> None:
+    with pytest.raises(StoreCorrupt, match="version"):
+        decode_attrs(b"\x09" + encode_attrs({})[1:])
+    with pytest.raises(StoreCorrupt, match="empty"):
+        decode_attrs(b"")
+
+
+def test_trailing_bytes_and_order() -> None:
+    with pytest.raises(StoreCorrupt, match="trailing"):
+        decode_attrs(encode_attrs({1: True}) + b"\x00")
+    swapped = bytes([VERSION]) + struct.pack(">IQBQB", 2, 5, 1, 3, 1)
+    with pytest.raises(StoreCorrupt, match="order"):
+        decode_attrs(swapped)
+
+
+def test_deep_nesting_refused() -> None:
+    deep: dict[int, Any] = {1: True}
+    for _ in range(5):
+        deep = {1: deep}
+    with pytest.raises(ValueError):
+        encode_attrs(deep)
+
+
+def test_store_corrupt_is_device_error() -> None:
+    assert issubclass(StoreCorrupt, DeviceError)

@@ -1,0 +1,205 @@
+"""SQLite specifics: files, processes, locking and damaged files."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from craton_hsm._generated_ck import CKA
+from craton_hsm.config import Config
+from craton_hsm.errors import (
+    DeviceError,
+    DeviceMemory,
+    TokenNotRecognized,
+)
+from craton_hsm.store import open_slot_store
+from craton_hsm.store.base import StoreBusy, StoredObject
+from craton_hsm.store.sqlite import SqliteSlotStore, slot_path, translate
+
+from .conftest import make_state
+
+
+def _obj(uid: str) -> StoredObject:
+    return StoredObject(uid, {CKA.LABEL: uid.encode()}, None)
+
+
+def test_file_per_slot_mode_0600(config: Config) -> None:
+    store = open_slot_store(config, 3)
+    store.init_token(make_state())
+    path = config.data_dir / "slot-3.sqlite3"
+    assert path == slot_path(config.data_dir, 3)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    mode = path.with_name(path.name + "-wal").stat().st_mode
+    assert stat.S_IMODE(mode) == 0o600
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_two_instances_see_each_other(config: Config) -> None:
+    a, b = open_slot_store(config, 0), open_slot_store(config, 0)
+    a.init_token(make_state())
+    gen = b.generation()
+    assert b.load_state() == make_state() or b.load_state() is not None
+    b.put_object(_obj("from-b"))
+    assert a.get_object("from-b") == _obj("from-b")
+    assert a.generation() != gen
+    assert a.record_login("so", False) == 1
+    assert b.record_login("so", False) == 2
+    a.close()
+    b.close()
+
+
+def test_init_token_leaves_other_slots_untouched(config: Config) -> None:
+    s0, s1 = open_slot_store(config, 0), open_slot_store(config, 1)
+    s0.init_token(make_state("AAAAAAAAAAAAAAAA"))
+    s1.init_token(make_state("BBBBBBBBBBBBBBBB"))
+    s1.put_object(_obj("keep"))
+    s0.put_object(_obj("drop"))
+    path1 = slot_path(config.data_dir, 1)
+    before = (path1.read_bytes(), s1.generation())
+    s0.init_token(make_state("CCCCCCCCCCCCCCCC"))
+    assert s0.list_objects() == []
+    assert (path1.read_bytes(), s1.generation()) == before
+    assert [o.uid for o in s1.list_objects()] == ["keep"]
+
+
+def _child_write(data_dir: str) -> None:
+    store = open_slot_store(Config(data_dir=Path(data_dir)), 0)
+    store.put_object(_obj("from-child"))
+    store.record_login("user", False)
+    store.close()
+
+
+def _child_reuse(store: SqliteSlotStore) -> None:
+    # The parent's connection is inherited; the store must reopen.
+    store.put_object(_obj("after-fork"))
+
+
+@pytest.mark.parametrize("method", ["spawn", "fork"])
+def test_other_process_write_is_seen(config: Config, method: str) -> None:
+    store = open_slot_store(config, 0)
+    store.init_token(make_state())
+    gen = store.generation()
+    ctx: Any = multiprocessing.get_context(method)
+    proc = ctx.Process(target=_child_write, args=(str(config.data_dir),))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert store.generation() != gen
+    assert store.get_object("from-child") == _obj("from-child")
+    state = store.load_state()
+    assert state is not None and state.user_failures == 1
+
+
+def test_store_reopens_after_fork(config: Config) -> None:
+    store = open_slot_store(config, 0)
+    store.init_token(make_state())
+    assert isinstance(store, SqliteSlotStore)
+    proc = multiprocessing.get_context("fork").Process(
+        target=_child_reuse, args=(store,))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    assert store.get_object("after-fork") == _obj("after-fork")
+
+
+def test_locked_database_raises_store_busy(config: Config) -> None:
+    store = open_slot_store(config, 0)
+    store.init_token(make_state())
+    raw = sqlite3.connect(slot_path(config.data_dir, 0),
+                          isolation_level=None)
+    raw.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusy, match="locked"):
+            store.put_object(_obj("x"))
+        assert store.load_state() is not None   # readers still work
+    finally:
+        raw.execute("ROLLBACK")
+        raw.close()
+    store.put_object(_obj("x"))
+
+
+def test_foreign_file_not_recognized(config: Config) -> None:
+    path = slot_path(config.data_dir, 0)
+    path.write_bytes(b"this is not a database at all" * 200)
+    with pytest.raises(TokenNotRecognized, match=str(path)):
+        open_slot_store(config, 0).load_state()
+
+
+def test_foreign_sqlite_database_not_recognized(config: Config) -> None:
+    path = slot_path(config.data_dir, 0)
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE other (x)")
+    with pytest.raises(TokenNotRecognized, match="another application"):
+        open_slot_store(config, 0).load_state()
+
+
+def test_newer_schema_not_recognized(config: Config) -> None:
+    open_slot_store(config, 0).init_token(make_state())
+    with sqlite3.connect(slot_path(config.data_dir, 0)) as raw:
+        raw.execute("PRAGMA user_version = 99")
+    with pytest.raises(TokenNotRecognized, match="schema version 99"):
+        open_slot_store(config, 0).load_state()
+
+
+def test_corrupt_object_row_is_device_error(config: Config) -> None:
+    store = open_slot_store(config, 0)
+    store.init_token(make_state())
+    with sqlite3.connect(slot_path(config.data_dir, 0)) as raw:
+        raw.execute("INSERT INTO objects VALUES ('bad', x'01ffff', NULL)")
+    with pytest.raises(DeviceError, match="object bad"):
+        store.list_objects()
+
+
+def test_damaged_file_is_ckr_error_not_traceback(config: Config) -> None:
+    store = open_slot_store(config, 0)
+    store.init_token(make_state())
+    for i in range(20):
+        store.put_object(_obj(f"o{i % 5}"))
+    store.close()
+    path = slot_path(config.data_dir, 0)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    data = bytearray(path.read_bytes())
+    data[100:len(data)] = bytes([0xA5]) * (len(data) - 100)
+    path.write_bytes(bytes(data))
+    with pytest.raises((DeviceError, TokenNotRecognized)):
+        reopened = open_slot_store(config, 0)
+        reopened.load_state()
+        reopened.list_objects()
+
+
+def _error(code: int, text: str) -> sqlite3.Error:
+    exc = sqlite3.OperationalError(text)
+    exc.sqlite_errorcode = code
+    exc.sqlite_errorname = "X"
+    return exc
+
+
+@pytest.mark.parametrize(("code", "kind"), [
+    (sqlite3.SQLITE_FULL, DeviceMemory),
+    (sqlite3.SQLITE_BUSY, StoreBusy),
+    (sqlite3.SQLITE_READONLY, DeviceError),
+    (sqlite3.SQLITE_IOERR, DeviceError),
+    (sqlite3.SQLITE_IOERR | (3 << 8), DeviceError),   # extended code
+    (sqlite3.SQLITE_CORRUPT, DeviceError),
+    (sqlite3.SQLITE_NOTADB, TokenNotRecognized),
+])
+def test_translate(code: int, kind: type[Exception]) -> None:
+    err = translate(_error(code, "boom"), Path("/d/slot-0.sqlite3"))
+    assert isinstance(err, kind)
+    assert "/d/slot-0.sqlite3" in str(err)
+
+
+def test_unwritable_dir_is_device_error(tmp_path: Path) -> None:
+    missing = tmp_path / "does-not-exist"
+    store = open_slot_store(Config(data_dir=missing), 0)
+    with pytest.raises(DeviceError):
+        store.load_state()
+    assert not os.path.exists(missing)
