@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from _craton_hsm_abi import ffi  # type: ignore[import-not-found]
+from _craton_hsm_abi import ffi
 
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi.exports import export

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from _craton_hsm_abi import ffi, lib  # type: ignore[import-not-found]
+from _craton_hsm_abi import ffi, lib
 
 from craton_hsm._generated_ck import CKR
 from craton_hsm.errors import rv_of
@@ -42,7 +42,7 @@ def _on_error(
     tb: TracebackType | None,
 ) -> None:
     """Last resort (e.g. an out-of-range return); cffi then returns error."""
-    _log.error("PKCS#11 entry point failed", exc_info=(exc_type, exc, tb))
+    _log.error("PKCS#11 entry point failed", exc_info=exc)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., int]:
@@ -55,7 +55,9 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., int]:
     def wrapper(*args: Any) -> int:
         try:
             rv = fn(*args)
-        except Exception as exc:
+        # The ABI boundary is the one place a blind catch is right: nothing
+        # may unwind into the C caller (STYLE R1).
+        except Exception as exc:  # noqa: BLE001
             code = rv_of(exc)
             if code == _GENERAL_ERROR:
                 _log.exception("%s raised", name)

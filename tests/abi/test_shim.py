@@ -170,3 +170,44 @@ def test_python_host(libpath: Path, client: str) -> None:
 def test_makefile_and_ci_entry_exist() -> None:
     assert os.access(ROOT / ".ci" / "run", os.X_OK)
     assert "build:" in (ROOT / "Makefile").read_text()
+
+
+GUARD = """
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+assert lib.C_Initialize(None) == 0
+from craton_hsm.abi.exports import FUNCTIONS, guarded
+from craton_hsm.errors import CKRError
+
+def raises(exc):
+    def fn():
+        raise exc
+    return fn
+
+cases = {
+    "ckr": raises(CKRError(0xA0)),
+    "value_error": raises(ValueError("boom")),
+    "memory": raises(MemoryError()),
+    "none": lambda: None,
+    "bool": lambda: True,
+    "huge": lambda: 2 ** 70,
+    "negative": lambda: -1,
+    "ok": lambda: 0,
+}
+for name, fn in cases.items():
+    print("%s=%d" % (name, guarded(fn)()))
+print("functions=%d" % len(FUNCTIONS))
+"""
+
+
+def test_guard_maps_every_outcome_to_a_ck_rv(libpath: Path) -> None:
+    """R1: an exception or a bogus return value never becomes CKR_OK."""
+    proc = run([sys.executable, "-c", GUARD, str(libpath)])
+    assert proc.returncode == 0, proc.stderr
+    out = {k: int(v) for k, v in parse(proc.stdout).items()}
+    general = int(CKR.GENERAL_ERROR)
+    assert out == {
+        "ckr": 0xA0, "value_error": general, "memory": CKR.HOST_MEMORY,
+        "none": general, "bool": general, "huge": general,
+        "negative": general, "ok": 0, "functions": 89,
+    }
