@@ -139,7 +139,8 @@ def _value(source: Path, name: str, spec: _Key, value: Any) -> Any:
     where = f"config file {source}: {name}"
     # bool is an int subclass in Python; "true" is never a valid count.
     if not isinstance(value, spec.kind) or isinstance(value, bool):
-        raise ConfigError(f"{where} must be a {spec.kind.__name__}, got "
+        kind = "an integer" if spec.kind is int else "a string"
+        raise ConfigError(f"{where} must be {kind}, got "
                           f"{type(value).__name__}")
     if isinstance(value, str) and spec.field == "storage_mode":
         if value not in STORAGE_MODES:
