@@ -72,15 +72,14 @@ CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
        so any requested flag cannot be satisfied. */
     if (flags != 0)
         return CKR_ARGUMENTS_BAD;
-    if (pInterfaceName == NULL) {
-        *ppInterface = &craton_interfaces[0];
-        return CKR_OK;
-    }
+    /* A NULL name matches every interface, so NULL/NULL yields the first
+       (default, 3.0) entry and NULL/{2,40} the legacy one. */
     for (i = 0; i < CRATON_N_INTERFACES; i++) {
         CK_INTERFACE *it = &craton_interfaces[i];
         CK_VERSION *have = (CK_VERSION *)it->pFunctionList;
 
-        if (strcmp((const char *)pInterfaceName,
+        if (pInterfaceName != NULL &&
+            strcmp((const char *)pInterfaceName,
                    (const char *)it->pInterfaceName) != 0)
             continue;
         /* Never claim a version whose whole function list we lack

@@ -102,6 +102,9 @@ static void check_interfaces(void *lib, void *list240)
 
     CHECK(get(NULL, NULL, &it, 0) == CKR_OK && it->pFunctionList == t30,
           "default interface is 3.0");
+    CHECK(get(NULL, &v240, &it, 0) == CKR_OK &&
+          it->pFunctionList == list240, "default name, 2.40");
+    CHECK(get(NULL, &v32, &it, 0) == CKR_ARGUMENTS_BAD, "default name, 3.2");
     CHECK(get((CK_UTF8CHAR *)"PKCS 11", NULL, &it, 0) == CKR_OK &&
           it->pFunctionList == t30, "named, any version -> 3.0");
     CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v30, &it, 0) == CKR_OK &&
