@@ -52,11 +52,13 @@ class MemorySlotStore:
             if st is None:
                 raise TokenNotRecognized(
                     f"slot {self.slot_id}: token not initialised")
-            attr = f"{role}_failures"
-            old = int(getattr(st, attr)) if role in ("so", "user") else 0
+            old = st.so_failures if role == "so" else st.user_failures
             new = next_failures(role, success, old)
             if new != old:
-                setattr(st, attr, new)
+                if role == "so":
+                    st.so_failures = new
+                else:
+                    st.user_failures = new
                 self._generation += 1
             return new
 

@@ -126,3 +126,11 @@ def test_deep_nesting_refused() -> None:
 
 def test_store_corrupt_is_device_error() -> None:
     assert issubclass(StoreCorrupt, DeviceError)
+
+
+def test_hostile_deep_nesting_is_store_corrupt() -> None:
+    body = struct.pack(">I", 0)
+    for _ in range(6):
+        body = struct.pack(">IQBI", 1, 1, 5, len(body)) + body
+    with pytest.raises(StoreCorrupt, match="nested too deeply"):
+        decode_attrs(bytes([VERSION]) + body)
