@@ -86,3 +86,7 @@ def mechanism_info(slot_id: int, mechanism: int) -> tuple[int, int, int]:
     if spec is None:
         raise MechanismInvalid(f"unknown mechanism 0x{mechanism:x}")
     return spec.key_size[0], spec.key_size[1], spec.flags
+
+
+def require_initialized() -> None:
+    hsm_mod.current()

@@ -1,0 +1,176 @@
+"""C entry points: encryption, decryption, digests, signatures, key
+generation and random numbers (PKCS#11 v3.0 sections 5.8-5.16).
+
+Functions of one shape (``*Init``, one-shot with output, ``*Update``)
+share one shell each, registered under every name that has that shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from _craton_hsm_abi import ffi
+
+from craton_hsm._generated_ck import CKR
+from craton_hsm.abi import marshal as m
+from craton_hsm.abi.exports import export
+from craton_hsm.core.session import OpKind
+from craton_hsm.dispatch import crypto, keys, random
+from craton_hsm.errors import ArgumentsBad
+
+OK = int(CKR.OK)
+NULL = ffi.NULL
+K = OpKind
+
+
+def _keyed_init(kind: OpKind) -> Callable[..., int]:
+    def init(h: int, p_mech: Any, h_key: int) -> int:
+        mech, params = m.mechanism(p_mech)
+        crypto.init(int(h), kind, mech, params, int(h_key))
+        return OK
+    return init
+
+
+for _name, _kind in (("C_EncryptInit", K.ENCRYPT),
+                     ("C_DecryptInit", K.DECRYPT),
+                     ("C_SignInit", K.SIGN), ("C_VerifyInit", K.VERIFY),
+                     ("C_SignRecoverInit", K.SIGN_RECOVER),
+                     ("C_VerifyRecoverInit", K.VERIFY_RECOVER)):
+    export(_name)(_keyed_init(_kind))
+
+
+@export("C_DigestInit")
+def c_digest_init(h: int, p_mech: Any) -> int:
+    mech, params = m.mechanism(p_mech)
+    crypto.init(int(h), K.DIGEST, mech, params, None)
+    return OK
+
+
+def _in_out(fn: Callable[[int, bytes, int | None], crypto.Out]
+            ) -> Callable[..., int]:
+    """(h, in, in_len, out, out_len*) shells."""
+    def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
+        cap = m.capacity(p_out, p_len)
+        return m.write_out(p_out, p_len, fn(int(h), m.data(p_in, int(n)),
+                                            cap))
+    return call
+
+
+export("C_Digest")(_in_out(crypto.digest))
+export("C_Sign")(_in_out(crypto.sign))
+export("C_SignRecover")(_in_out(
+    lambda h, d, c: crypto.sign(h, d, c, K.SIGN_RECOVER)))
+export("C_VerifyRecover")(_in_out(crypto.verify_recover))
+export("C_Encrypt")(_in_out(lambda h, d, c: crypto.crypt(h, K.ENCRYPT, d,
+                                                         c)))
+export("C_Decrypt")(_in_out(lambda h, d, c: crypto.crypt(h, K.DECRYPT, d,
+                                                         c)))
+export("C_EncryptUpdate")(_in_out(
+    lambda h, d, c: crypto.crypt_update(h, K.ENCRYPT, d, c)))
+export("C_DecryptUpdate")(_in_out(
+    lambda h, d, c: crypto.crypt_update(h, K.DECRYPT, d, c)))
+
+
+def _final(fn: Callable[[int, int | None], crypto.Out]
+           ) -> Callable[..., int]:
+    def call(h: int, p_out: Any, p_len: Any) -> int:
+        return m.write_out(p_out, p_len,
+                           fn(int(h), m.capacity(p_out, p_len)))
+    return call
+
+
+export("C_DigestFinal")(_final(crypto.digest_final))
+export("C_SignFinal")(_final(crypto.sign_final))
+export("C_EncryptFinal")(_final(
+    lambda h, c: crypto.crypt_final(h, K.ENCRYPT, c)))
+export("C_DecryptFinal")(_final(
+    lambda h, c: crypto.crypt_final(h, K.DECRYPT, c)))
+
+
+@export("C_DigestUpdate")
+def c_digest_update(h: int, p_in: Any, n: int) -> int:
+    crypto.digest_update(int(h), m.data(p_in, int(n)))
+    return OK
+
+
+@export("C_DigestKey")
+def c_digest_key(h: int, h_key: int) -> int:
+    crypto.digest_key(int(h), int(h_key))
+    return OK
+
+
+@export("C_SignUpdate")
+def c_sign_update(h: int, p_in: Any, n: int) -> int:
+    crypto.update(int(h), K.SIGN, m.data(p_in, int(n)))
+    return OK
+
+
+@export("C_VerifyUpdate")
+def c_verify_update(h: int, p_in: Any, n: int) -> int:
+    crypto.update(int(h), K.VERIFY, m.data(p_in, int(n)))
+    return OK
+
+
+@export("C_Verify")
+def c_verify(h: int, p_in: Any, n: int, p_sig: Any, n_sig: int) -> int:
+    crypto.verify(int(h), m.data(p_in, int(n)), m.data(p_sig, int(n_sig)))
+    return OK
+
+
+@export("C_VerifyFinal")
+def c_verify_final(h: int, p_sig: Any, n_sig: int) -> int:
+    crypto.verify_final(int(h), m.data(p_sig, int(n_sig)))
+    return OK
+
+
+@export("C_GenerateKey")
+def c_generate_key(h: int, p_mech: Any, p_tmpl: Any, n: int,
+                   p_key: Any) -> int:
+    if p_key == NULL:
+        raise ArgumentsBad("NULL key handle pointer")
+    mech, params = m.mechanism(p_mech)
+    p_key[0] = keys.generate_key(int(h), mech, params,
+                                 m.template(p_tmpl, int(n)))
+    return OK
+
+
+@export("C_GenerateKeyPair")
+def c_generate_key_pair(h: int, p_mech: Any, p_pub: Any, n_pub: int,
+                        p_priv: Any, n_priv: int, p_h_pub: Any,
+                        p_h_priv: Any) -> int:
+    if p_h_pub == NULL or p_h_priv == NULL:
+        raise ArgumentsBad("NULL key handle pointer")
+    mech, params = m.mechanism(p_mech)
+    p_h_pub[0], p_h_priv[0] = keys.generate_key_pair(
+        int(h), mech, params, m.template(p_pub, int(n_pub)),
+        m.template(p_priv, int(n_priv)))
+    return OK
+
+
+@export("C_SeedRandom")
+def c_seed_random(h: int, p_seed: Any, n: int) -> int:
+    random.seed_random(int(h), m.data(p_seed, int(n)))
+    return OK
+
+
+@export("C_GenerateRandom")
+def c_generate_random(h: int, p_out: Any, n: int) -> int:
+    value = random.generate_random(int(h), int(n))
+    if n and p_out == NULL:
+        raise ArgumentsBad("NULL output buffer")
+    ffi.memmove(p_out, value, len(value))
+    return OK
+
+
+@export("C_GetFunctionStatus")
+def c_get_function_status(h: int) -> int:
+    # Legacy (spec 5.17): parallel functions are not supported.
+    crypto.session(int(h))
+    return int(CKR.FUNCTION_NOT_PARALLEL)
+
+
+@export("C_CancelFunction")
+def c_cancel_function(h: int) -> int:
+    crypto.session(int(h))
+    return int(CKR.FUNCTION_NOT_PARALLEL)

@@ -1,0 +1,193 @@
+"""cdata <-> Python values: the only code besides entry points that
+reads or writes C memory.
+
+Rules of PKCS#11 v3.0 section 5.2 live here once: NULL argument checks,
+the NULL-buffer length query and CKR_BUFFER_TOO_SMALL, blank-padded
+fixed-width strings, CK_ATTRIBUTE arrays (nested for
+CKF_ARRAY_ATTRIBUTE types) and CK_MECHANISM parameter decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _craton_hsm_abi import ffi  # type: ignore[import-not-found]
+
+from craton_hsm._generated_ck import CK_UNAVAILABLE_INFORMATION, CKF, CKR
+from craton_hsm.abi import params as params_mod
+from craton_hsm.core.attributes import RawValue
+from craton_hsm.core.session import Out
+from craton_hsm.errors import ArgumentsBad, AttributeValueInvalid
+from craton_hsm.mechanisms.registry import lookup
+
+NULL = ffi.NULL
+ATTR_SIZE = ffi.sizeof("CK_ATTRIBUTE")
+ARRAY = int(CKF.ARRAY_ATTRIBUTE)
+UNAVAILABLE = CK_UNAVAILABLE_INFORMATION
+OK = int(CKR.OK)
+TOO_SMALL = int(CKR.BUFFER_TOO_SMALL)
+
+# Bounds at the boundary (seed 004 / reference): hostile sizes are
+# refused before any allocation.
+MAX_TEMPLATE = 256
+MAX_ATTRIBUTE = 64 * 1024
+MAX_BUFFER = 64 * 1024 * 1024
+MAX_PIN = 256
+
+
+def data(p: Any, n: int, limit: int = MAX_BUFFER) -> bytes:
+    """Input bytes: NULL is allowed only for an empty buffer."""
+    if n == 0:
+        return b""
+    if p == NULL:
+        raise ArgumentsBad("NULL data pointer with a non-zero length")
+    if n > limit:
+        from craton_hsm.errors import DataLenRange
+        raise DataLenRange(f"input of {n} bytes exceeds {limit}")
+    return ffi.buffer(p, n)[:]
+
+
+def pin(p: Any, n: int) -> bytes:
+    if p == NULL:
+        raise ArgumentsBad("NULL PIN")
+    if n > MAX_PIN:
+        from craton_hsm.errors import PinLenRange
+        raise PinLenRange("PIN longer than 256 bytes")
+    return ffi.buffer(p, n)[:]
+
+
+def template(p: Any, count: int, depth: int = 0) -> list[tuple[int,
+                                                              RawValue]]:
+    """A CK_ATTRIBUTE array as (type, raw) pairs."""
+    if count == 0:
+        return []
+    if p == NULL:
+        raise ArgumentsBad("NULL template with a non-zero count")
+    if count > MAX_TEMPLATE or depth > 2:
+        raise ArgumentsBad(f"template of {count} attributes")
+    pairs: list[tuple[int, RawValue]] = []
+    for i in range(count):
+        a = p[i]
+        t = int(a.type)
+        n = int(a.ulValueLen)
+        if t & ARRAY:
+            inner = ffi.cast("CK_ATTRIBUTE *", a.pValue)
+            if n % ATTR_SIZE:
+                raise AttributeValueInvalid("bad attribute array length")
+            pairs.append((t, template(inner, n // ATTR_SIZE, depth + 1)))
+            continue
+        if n > MAX_ATTRIBUTE:
+            raise AttributeValueInvalid(f"attribute 0x{t:x} too long")
+        if n and a.pValue == NULL:
+            raise ArgumentsBad(f"attribute 0x{t:x}: NULL value")
+        pairs.append((t, ffi.buffer(a.pValue, n)[:] if n else b""))
+    return pairs
+
+
+def types(p: Any, count: int) -> list[int]:
+    if count and p == NULL:
+        raise ArgumentsBad("NULL template with a non-zero count")
+    if count > MAX_TEMPLATE:
+        raise ArgumentsBad(f"template of {count} attributes")
+    return [int(p[i].type) for i in range(count)]
+
+
+def mechanism(p: Any) -> tuple[int, Any]:
+    """CK_MECHANISM -> (type, decoded parameters)."""
+    if p == NULL:
+        raise ArgumentsBad("NULL mechanism")
+    mech = int(p.mechanism)
+    spec = lookup(mech)
+    return mech, params_mod.decode(spec.params, ffi, p.pParameter,
+                                   int(p.ulParameterLen))
+
+
+def capacity(p_out: Any, p_len: Any) -> int | None:
+    """Caller's buffer size, or None for a NULL-buffer length query."""
+    if p_len == NULL:
+        raise ArgumentsBad("NULL length pointer")
+    if p_out == NULL:
+        return None
+    return int(p_len[0])
+
+
+def write_out(p_out: Any, p_len: Any, out: Out) -> int:
+    """Finish the output-buffer protocol for a result of ``deliver``."""
+    n, value = out
+    p_len[0] = n
+    if value is None:
+        return OK if p_out == NULL else TOO_SMALL
+    ffi.memmove(p_out, value, n)
+    return OK
+
+
+def write_bytes(p_out: Any, p_len: Any, value: bytes) -> int:
+    """Output of a function with no operation state (length known)."""
+    cap = capacity(p_out, p_len)
+    if cap is not None and cap >= len(value):
+        return write_out(p_out, p_len, (len(value), value))
+    return write_out(p_out, p_len, (len(value), None))
+
+
+def write_ulongs(p_out: Any, p_count: Any, values: list[int]) -> int:
+    if p_count == NULL:
+        raise ArgumentsBad("NULL count pointer")
+    n = len(values)
+    if p_out == NULL:
+        p_count[0] = n
+        return OK
+    if int(p_count[0]) < n:
+        p_count[0] = n
+        return TOO_SMALL
+    for i, v in enumerate(values):
+        p_out[i] = v
+    p_count[0] = n
+    return OK
+
+
+def fixed(field: Any, text: bytes) -> None:
+    """Blank-padded, not NUL-terminated string field (spec 3.2)."""
+    size = len(field)
+    ffi.memmove(field, text[:size].ljust(size, b" "), size)
+
+
+def attributes_out(p: Any, count: int,
+                   results: list[tuple[RawValue | None, int]]) -> int:
+    """C_GetAttributeValue's per-attribute cases (spec 5.7.5)."""
+    rv = OK
+    for i, (value, code) in enumerate(results):
+        a = p[i]
+        if value is None:
+            a.ulValueLen = UNAVAILABLE
+            rv = code if rv == OK else rv
+            continue
+        if isinstance(value, list):
+            code = _nested_out(a, value)
+        elif a.pValue == NULL:
+            a.ulValueLen = len(value)
+        elif int(a.ulValueLen) >= len(value):
+            ffi.memmove(a.pValue, value, len(value))
+            a.ulValueLen = len(value)
+        else:
+            a.ulValueLen = UNAVAILABLE
+            code = TOO_SMALL
+        if code != OK and rv == OK:
+            rv = code
+    return rv
+
+
+def _nested_out(a: Any, pairs: list[tuple[int, RawValue]]) -> int:
+    size = len(pairs) * ATTR_SIZE
+    if a.pValue == NULL:
+        a.ulValueLen = size
+        return OK
+    if int(a.ulValueLen) < size:
+        a.ulValueLen = UNAVAILABLE
+        return TOO_SMALL
+    inner = ffi.cast("CK_ATTRIBUTE *", a.pValue)
+    for i, (t, v) in enumerate(pairs):
+        inner[i].type = t
+    rv = attributes_out(inner, len(pairs),
+                        [(v, OK) for _, v in pairs])
+    a.ulValueLen = size
+    return rv
