@@ -220,6 +220,13 @@ static int run_fork(void *lib)
             CK_INFO info;
 
             alarm(10);
+            /* Spec 5.4 / issue 8: a child inherits no initialised module;
+             * it must call C_Initialize itself and then works. */
+            if (((info_fn)fn("C_GetInfo"))(&info) !=
+                CKR_CRYPTOKI_NOT_INITIALIZED)
+                _exit(4);
+            if (((ptr_fn)fn("C_Initialize"))(NULL) != CKR_OK)
+                _exit(5);
             _exit(((info_fn)fn("C_GetInfo"))(&info) == CKR_OK ? 0 : 3);
         }
         waitpid(pid, &status, 0);

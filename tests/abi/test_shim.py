@@ -125,14 +125,11 @@ def test_needs_no_global_python_symbols(libpath: Path) -> None:
 
 
 def test_pkcs11_tool_show_info(libpath: Path) -> None:
-    if shutil.which("pkcs11-tool") is None:
-        pytest.skip("pkcs11-tool (opensc) is not installed")
+    assert shutil.which("pkcs11-tool"), "install opensc (make test does)"
     proc = run(["pkcs11-tool", "--module", str(libpath), "--show-info"])
     output = proc.stdout + proc.stderr
     assert "Cryptoki version 3.0" in output
     assert MANUFACTURER in output
-    if "C_GetSlotList(NULL) failed" in output:
-        pytest.xfail("C_GetSlotList not implemented by entry.py yet")
     assert proc.returncode == 0, output
 
 
