@@ -130,7 +130,9 @@ def c_init_token(slot_id: int, p_pin: Any, n: int, p_label: Any) -> int:
     general.require_initialized()
     if p_label == NULL:
         raise ArgumentsBad("NULL label")
-    label = ffi.buffer(p_label, 32)[:]
+    # Spec: 32 blank-padded bytes.  Some clients (PyKCS11) pass a shorter
+    # NUL-terminated string; stop at a NUL rather than read past it.
+    label = ffi.string(ffi.cast("char *", p_label), 32)
     session.init_token(int(slot_id), m.pin(p_pin, int(n)), label)
     return OK
 
