@@ -18,8 +18,8 @@ class CKRError(Exception):
 
     def __init__(self, rv: int | str | None = None, msg: str = "") -> None:
         if isinstance(rv, str):
-            rv, msg = None, rv
-        if rv is not None:
+            msg = rv
+        elif rv is not None:
             self.rv = int(rv)
         super().__init__(msg or _name(self.rv))
 

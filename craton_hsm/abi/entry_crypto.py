@@ -15,8 +15,9 @@ from _craton_hsm_abi import ffi
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
-from craton_hsm.core.session import OpKind
+from craton_hsm.core.session import OpKind, Out
 from craton_hsm.dispatch import crypto, keys, random
+from craton_hsm.dispatch.common import session
 from craton_hsm.errors import ArgumentsBad
 
 OK = int(CKR.OK)
@@ -47,7 +48,7 @@ def c_digest_init(h: int, p_mech: Any) -> int:
     return OK
 
 
-def _in_out(fn: Callable[[int, bytes, int | None], crypto.Out]
+def _in_out(fn: Callable[[int, bytes, int | None], Out]
             ) -> Callable[..., int]:
     """(h, in, in_len, out, out_len*) shells."""
     def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
@@ -72,7 +73,7 @@ export("C_DecryptUpdate")(_in_out(
     lambda h, d, c: crypto.crypt_update(h, K.DECRYPT, d, c)))
 
 
-def _final(fn: Callable[[int, int | None], crypto.Out]
+def _final(fn: Callable[[int, int | None], Out]
            ) -> Callable[..., int]:
     def call(h: int, p_out: Any, p_len: Any) -> int:
         return m.write_out(p_out, p_len,
@@ -166,11 +167,11 @@ def c_generate_random(h: int, p_out: Any, n: int) -> int:
 @export("C_GetFunctionStatus")
 def c_get_function_status(h: int) -> int:
     # Legacy (spec 5.17): parallel functions are not supported.
-    crypto.session(int(h))
+    session(int(h))
     return int(CKR.FUNCTION_NOT_PARALLEL)
 
 
 @export("C_CancelFunction")
 def c_cancel_function(h: int) -> int:
-    crypto.session(int(h))
+    session(int(h))
     return int(CKR.FUNCTION_NOT_PARALLEL)

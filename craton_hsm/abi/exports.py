@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,6 +35,14 @@ FUNCTIONS: tuple[str, ...] = tuple(
     sorted(n[3:] for n in dir(lib) if n.startswith("py_C_"))
 )
 _exported: set[str] = set()
+
+# Test-only fault switch (docs/configuration.md, "Test-only switches"):
+# CRATON_HSM_TEST_RAISE=<C function name> makes that one entry point raise
+# inside its guard, to exercise the unexpected-exception path.  Read once
+# at import, and applied at registration, so every other function pays
+# nothing per call.
+FAULT_ENV = "CRATON_HSM_TEST_RAISE"
+_FAULT = os.environ.get(FAULT_ENV, "")
 
 
 def _on_error(
@@ -79,12 +88,21 @@ def export(name: str) -> Callable[[F], F]:
                          "function")
 
     def register(fn: F) -> F:
+        body: Callable[..., Any] = _injected(fn) if name == _FAULT else fn
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
-                       onerror=_on_error)(guarded(fn))
+                       onerror=_on_error)(guarded(body))
         _exported.add(name)
         return fn
 
     return register
+
+
+def _injected(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` replaced by a body that raises (the test-only switch)."""
+    @functools.wraps(fn)
+    def raise_fault(*_args: Any) -> int:
+        raise RuntimeError("injected fault")
+    return raise_fault
 
 
 def _not_supported(*_args: Any) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _craton_hsm_abi import ffi  # type: ignore[import-not-found]
+from _craton_hsm_abi import ffi
 
 from craton_hsm._generated_ck import CK_UNAVAILABLE_INFORMATION, CKF, CKR
 from craton_hsm.abi import params as params_mod
@@ -44,7 +44,8 @@ def data(p: Any, n: int, limit: int = MAX_BUFFER) -> bytes:
     if n > limit:
         from craton_hsm.errors import DataLenRange
         raise DataLenRange(f"input of {n} bytes exceeds {limit}")
-    return ffi.buffer(p, n)[:]
+    value: bytes = ffi.buffer(p, n)[:]
+    return value
 
 
 def pin(p: Any, n: int) -> bytes:
@@ -53,7 +54,8 @@ def pin(p: Any, n: int) -> bytes:
     if n > MAX_PIN:
         from craton_hsm.errors import PinLenRange
         raise PinLenRange("PIN longer than 256 bytes")
-    return ffi.buffer(p, n)[:]
+    value: bytes = ffi.buffer(p, n)[:]
+    return value
 
 
 def template(p: Any, count: int, depth: int = 0) -> list[tuple[int,

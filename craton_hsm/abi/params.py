@@ -61,7 +61,6 @@ def _struct(ffi: Any, p: Any, length: int, name: str) -> Any:
 def _none(ffi: Any, p: Any, length: int) -> None:
     if not _null(ffi, p) and int(length) != 0:
         raise MechanismParamInvalid("mechanism takes no parameter")
-    return None
 
 
 def _bytes(ffi: Any, p: Any, length: int) -> bytes:
@@ -94,7 +93,7 @@ def _aes_ctr(ffi: Any, p: Any, length: int) -> P.AesCtrParams:
 
 
 def _gcm(ffi: Any, p: Any, length: int) -> P.GcmParams:
-    ptr, size = _ctype(ffi, "CK_GCM_PARAMS *")
+    _ptr, size = _ctype(ffi, "CK_GCM_PARAMS *")
     ulong = ffi.sizeof("CK_ULONG")
     if not _null(ffi, p) and int(length) == size - ulong:
         return _gcm_v240(ffi, p)

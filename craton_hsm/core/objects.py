@@ -22,8 +22,17 @@ from craton_hsm.errors import UserNotLoggedIn
 class Obj:
     """One object: its attributes, where it lives and its backend cache."""
 
-    __slots__ = ("handle", "uid", "attrs", "sealed", "session", "slot_id",
-                 "cache", "secret_types", "__weakref__")
+    __slots__ = (
+        "__weakref__",
+        "attrs",
+        "cache",
+        "handle",
+        "sealed",
+        "secret_types",
+        "session",
+        "slot_id",
+        "uid",
+    )
 
     def __init__(self, handle: int, uid: str, attrs: dict[int, Any],
                  slot_id: int, session: int | None = None,
@@ -48,7 +57,7 @@ class Obj:
     def is_private(self) -> bool:
         return bool(self.attrs.get(CKA.PRIVATE, False))
 
-    def open_secrets(self, mk: bytes | None, serial: str) -> None:
+    def open_secrets(self, mk: bytes | bytearray | None, serial: str) -> None:
         """Merge the sealed secret attributes in; needs the master key."""
         if self.sealed is None or self.secret_types:
             return

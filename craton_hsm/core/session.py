@@ -47,7 +47,7 @@ class OpState:
 
 
 class Session:
-    __slots__ = ("handle", "slot_id", "flags", "token", "ops")
+    __slots__ = ("flags", "handle", "ops", "slot_id", "token")
 
     def __init__(self, handle: int, slot_id: int, flags: int,
                  token: Any) -> None:

@@ -10,6 +10,7 @@ them (seed 004, "Lockout").
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 from typing import Any
 
@@ -19,6 +20,7 @@ from craton_hsm.core import pins, vault
 from craton_hsm.core.objects import HandleTable, Obj
 from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import (
+    CKRError,
     PinIncorrect,
     PinLenRange,
     PinLocked,
@@ -28,7 +30,8 @@ from craton_hsm.errors import (
 from craton_hsm.store import open_slot_store
 from craton_hsm.store.base import SlotStore, StoredObject, TokenState
 
-ROLE_NAME = {CKU.SO: "so", CKU.USER: "user"}
+log = logging.getLogger("craton_hsm")
+ROLE_NAME: dict[int, str] = {CKU.SO: "so", CKU.USER: "user"}
 
 
 def pad(text: bytes, size: int) -> bytes:
@@ -87,9 +90,10 @@ class Token:
         assert self.state is not None
         try:
             obj.open_secrets(self.mk, self.state.serial)
-        except Exception:  # noqa: BLE001 - a bad record must not poison
-            # A tampered record is reported when that object is used.
-            pass
+        except CKRError as exc:
+            # A tampered record must not poison the others: it is
+            # reported here and again whenever that object is used.
+            log.warning("slot %d: %s", self.slot_id, exc)
 
     def mark_synced(self) -> None:
         """After our own write: the generation we now see is ours."""

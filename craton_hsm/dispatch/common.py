@@ -25,9 +25,7 @@ def visible(s: Session, obj: Obj) -> bool:
     session objects; private objects only while the user is logged in."""
     if obj.slot_id != s.slot_id:
         return False
-    if obj.is_private and s.token.login_role != CKU.USER:
-        return False
-    return True
+    return not (obj.is_private and s.token.login_role != CKU.USER)
 
 
 def lookup(s: Session, h: int,

@@ -24,9 +24,9 @@ SCHEMA = (
     " so_failures INTEGER NOT NULL DEFAULT 0,"
     " user_failures INTEGER NOT NULL DEFAULT 0,"
     " created_at TEXT NOT NULL DEFAULT '')",
-    "CREATE TABLE objects ("
-    " uid TEXT PRIMARY KEY, attrs BLOB NOT NULL, secret BLOB)",
-    "CREATE TABLE generation ("
-    " id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)",
+    ("CREATE TABLE objects ("
+    " uid TEXT PRIMARY KEY, attrs BLOB NOT NULL, secret BLOB)"),
+    ("CREATE TABLE generation ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)"),
     "INSERT INTO generation (id, value) VALUES (1, 0)",
 )
