@@ -35,6 +35,8 @@ demo: build
 lint: venv
 	$(VENV)/bin/ruff check craton_hsm ffi tests tools
 	$(VENV)/bin/mypy craton_hsm
+	$(VENV)/bin/lint-imports
+	$(VPY) tools/gen_ck.py --check
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The core: tokens, sessions, objects and their attribute rules."""
