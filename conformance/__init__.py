@@ -1,0 +1,1 @@
+"""Black-box runs against the built libcraton_hsm.so."""
