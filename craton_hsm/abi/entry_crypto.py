@@ -8,7 +8,7 @@ share one shell each, registered under every name that has that shape.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from _craton_hsm_abi import ffi
 
@@ -18,11 +18,12 @@ from craton_hsm.abi.exports import export
 from craton_hsm.core.session import OpKind, Out
 from craton_hsm.dispatch import crypto, keys, random
 from craton_hsm.dispatch.common import session
-from craton_hsm.errors import ArgumentsBad
+from craton_hsm.errors import ArgumentsBad, CKRError
 
 OK = int(CKR.OK)
 NULL = ffi.NULL
 K = OpKind
+T = TypeVar("T")
 
 
 def _keyed_init(kind: OpKind) -> Callable[..., int]:
@@ -48,45 +49,55 @@ def c_digest_init(h: int, p_mech: Any) -> int:
     return OK
 
 
-def _in_out(fn: Callable[[int, bytes, int | None], Out]
+def _args(h: int, kind: OpKind, read: Callable[[], T]) -> T:
+    """Read cdata arguments; a bad one ends the active operation too
+    (spec 5.2: every error except CKR_BUFFER_TOO_SMALL terminates it)."""
+    try:
+        return read()
+    except CKRError:
+        crypto.abort(int(h), kind)
+        raise
+
+
+def _in_out(kind: OpKind, fn: Callable[[int, bytes, int | None], Out]
             ) -> Callable[..., int]:
     """(h, in, in_len, out, out_len*) shells."""
     def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
-        cap = m.capacity(p_out, p_len)
-        return m.write_out(p_out, p_len, fn(int(h), m.data(p_in, int(n)),
-                                            cap))
+        cap, data = _args(h, kind, lambda: (m.capacity(p_out, p_len),
+                                            m.data(p_in, int(n))))
+        return m.write_out(p_out, p_len, fn(int(h), data, cap))
     return call
 
 
-export("C_Digest")(_in_out(crypto.digest))
-export("C_Sign")(_in_out(crypto.sign))
+export("C_Digest")(_in_out(K.DIGEST, crypto.digest))
+export("C_Sign")(_in_out(K.SIGN, crypto.sign))
 export("C_SignRecover")(_in_out(
-    lambda h, d, c: crypto.sign(h, d, c, K.SIGN_RECOVER)))
-export("C_VerifyRecover")(_in_out(crypto.verify_recover))
-export("C_Encrypt")(_in_out(lambda h, d, c: crypto.crypt(h, K.ENCRYPT, d,
-                                                         c)))
-export("C_Decrypt")(_in_out(lambda h, d, c: crypto.crypt(h, K.DECRYPT, d,
-                                                         c)))
+    K.SIGN_RECOVER, lambda h, d, c: crypto.sign(h, d, c, K.SIGN_RECOVER)))
+export("C_VerifyRecover")(_in_out(K.VERIFY_RECOVER, crypto.verify_recover))
+export("C_Encrypt")(_in_out(
+    K.ENCRYPT, lambda h, d, c: crypto.crypt(h, K.ENCRYPT, d, c)))
+export("C_Decrypt")(_in_out(
+    K.DECRYPT, lambda h, d, c: crypto.crypt(h, K.DECRYPT, d, c)))
 export("C_EncryptUpdate")(_in_out(
-    lambda h, d, c: crypto.crypt_update(h, K.ENCRYPT, d, c)))
+    K.ENCRYPT, lambda h, d, c: crypto.crypt_update(h, K.ENCRYPT, d, c)))
 export("C_DecryptUpdate")(_in_out(
-    lambda h, d, c: crypto.crypt_update(h, K.DECRYPT, d, c)))
+    K.DECRYPT, lambda h, d, c: crypto.crypt_update(h, K.DECRYPT, d, c)))
 
 
-def _final(fn: Callable[[int, int | None], Out]
+def _final(kind: OpKind, fn: Callable[[int, int | None], Out]
            ) -> Callable[..., int]:
     def call(h: int, p_out: Any, p_len: Any) -> int:
-        return m.write_out(p_out, p_len,
-                           fn(int(h), m.capacity(p_out, p_len)))
+        cap = _args(h, kind, lambda: m.capacity(p_out, p_len))
+        return m.write_out(p_out, p_len, fn(int(h), cap))
     return call
 
 
-export("C_DigestFinal")(_final(crypto.digest_final))
-export("C_SignFinal")(_final(crypto.sign_final))
+export("C_DigestFinal")(_final(K.DIGEST, crypto.digest_final))
+export("C_SignFinal")(_final(K.SIGN, crypto.sign_final))
 export("C_EncryptFinal")(_final(
-    lambda h, c: crypto.crypt_final(h, K.ENCRYPT, c)))
+    K.ENCRYPT, lambda h, c: crypto.crypt_final(h, K.ENCRYPT, c)))
 export("C_DecryptFinal")(_final(
-    lambda h, c: crypto.crypt_final(h, K.DECRYPT, c)))
+    K.DECRYPT, lambda h, c: crypto.crypt_final(h, K.DECRYPT, c)))
 
 
 @export("C_DigestUpdate")
@@ -115,13 +126,16 @@ def c_verify_update(h: int, p_in: Any, n: int) -> int:
 
 @export("C_Verify")
 def c_verify(h: int, p_in: Any, n: int, p_sig: Any, n_sig: int) -> int:
-    crypto.verify(int(h), m.data(p_in, int(n)), m.data(p_sig, int(n_sig)))
+    data, sig = _args(h, K.VERIFY, lambda: (m.data(p_in, int(n)),
+                                            m.data(p_sig, int(n_sig))))
+    crypto.verify(int(h), data, sig)
     return OK
 
 
 @export("C_VerifyFinal")
 def c_verify_final(h: int, p_sig: Any, n_sig: int) -> int:
-    crypto.verify_final(int(h), m.data(p_sig, int(n_sig)))
+    sig = _args(h, K.VERIFY, lambda: m.data(p_sig, int(n_sig)))
+    crypto.verify_final(int(h), sig)
     return OK
 
 

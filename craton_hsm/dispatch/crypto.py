@@ -15,6 +15,7 @@ from craton_hsm.core.session import OpKind, OpState, Out, Session, deliver
 from craton_hsm.dispatch.common import key as key_of
 from craton_hsm.dispatch.common import session
 from craton_hsm.errors import (
+    CKRError,
     KeyFunctionNotPermitted,
     KeyIndigestible,
     KeyTypeInconsistent,
@@ -82,6 +83,16 @@ def init(h: int, kind: OpKind, mechanism: int, params: Any,
     op = factory(obj, params)
     s.begin(kind, OpState(op=op, mechanism=mechanism,
                           key_handle=key_handle or 0))
+
+
+def abort(h: int, kind: OpKind) -> None:
+    """End the active ``kind`` operation after the ABI refused an argument
+    of the call; an invalid session has no operation to end."""
+    try:
+        s = session(h)
+    except CKRError:
+        return
+    s.end(kind)
 
 
 def _one_shot(s: Session, kind: OpKind) -> OpState:
