@@ -15,7 +15,7 @@ from _craton_hsm_abi import ffi
 
 from craton_hsm._generated_ck import CK_UNAVAILABLE_INFORMATION, CKF, CKR
 from craton_hsm.abi import params as params_mod
-from craton_hsm.core.attributes import RawValue
+from craton_hsm.core.attributes import KINDS, RawValue
 from craton_hsm.core.session import Out
 from craton_hsm.errors import ArgumentsBad, AttributeValueInvalid
 from craton_hsm.mechanisms.registry import lookup
@@ -72,7 +72,10 @@ def template(p: Any, count: int, depth: int = 0) -> list[tuple[int,
         a = p[i]
         t = int(a.type)
         n = int(a.ulValueLen)
-        if t & ARRAY:
+        # Only a known array type is read as a nested template; an
+        # unknown type with the array bit set stays plain bytes so the
+        # core names it CKR_ATTRIBUTE_TYPE_INVALID.
+        if t & ARRAY and t in KINDS:
             inner = ffi.cast("CK_ATTRIBUTE *", a.pValue)
             if n % ATTR_SIZE:
                 raise AttributeValueInvalid("bad attribute array length")
