@@ -1,1 +1,1 @@
-"""Black-box runs against the built libcraton_hsm.so."""
+"""Black-box conformance runs against build/libcraton_hsm.so."""
