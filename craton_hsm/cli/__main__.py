@@ -1,0 +1,7 @@
+"""``python -m craton_hsm.cli``."""
+
+import sys
+
+from craton_hsm.cli import main
+
+sys.exit(main())
