@@ -66,8 +66,8 @@ def init_token(data_dir: Path, slot: int, label: str,
         steps.append(base + ["--init-pin", "--login", "--so-pin", SO_PIN,
                              "--pin", user_pin])
     for cmd in steps:
-        done = subprocess.run(cmd, capture_output=True, text=True,
-                              env=_env(data_dir), timeout=120)
+        done = subprocess.run(cmd, check=False, capture_output=True,
+                              text=True, env=_env(data_dir), timeout=120)
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -78,7 +78,8 @@ def run_child(data_dir: Path, code: str) -> object:
                f"lib = pkcs11.lib({str(SO)!r})\n")
     done = subprocess.run(
         [sys.executable, "-c", prelude + textwrap.dedent(code)],
-        capture_output=True, text=True, env=_env(data_dir), timeout=120)
+        check=False, capture_output=True, text=True, env=_env(data_dir),
+        timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
