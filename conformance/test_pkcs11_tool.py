@@ -19,8 +19,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .conftest import (SO_PIN, USER_PIN, Token, init_token, openssl,
-                       require_tool)
+from .conftest import (
+    SO_PIN,
+    USER_PIN,
+    Token,
+    init_token,
+    openssl,
+    require_tool,
+)
 
 MESSAGE = b"Craton HSM conformance message\n"
 RSA, P256, P384, ED25519 = "01", "02", "03", "04"
