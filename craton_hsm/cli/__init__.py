@@ -60,7 +60,7 @@ class _Group(click.Group):
         return code
 
 
-@click.group(cls=_Group, context_settings={
+@click.group(name="craton-hsm", cls=_Group, context_settings={
     "help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="craton-hsm")
 def cli() -> None:
