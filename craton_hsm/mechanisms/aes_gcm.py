@@ -62,14 +62,14 @@ class GcmDecrypt:
         self._tag_len = check(params)
         self._key = key
         self._params = params
-        self._buf = b""
+        self._buf = bytearray()  # amortised O(1) appends
 
     def update(self, data: bytes) -> bytes:
         self._buf += data
         return b""
 
     def final(self) -> bytes:
-        buf, self._buf = self._buf, b""
+        buf, self._buf = bytes(self._buf), bytearray()
         if len(buf) < self._tag_len:
             raise EncryptedDataLenRange("shorter than the tag")
         cut = len(buf) - self._tag_len

@@ -121,14 +121,14 @@ class RsaCipher:
         self._k = k
         self._run = run
         self._check = check
-        self._buf = b""
+        self._buf = bytearray()  # amortised O(1) appends
 
     def update(self, data: bytes) -> bytes:
         self._buf += data
         return b""
 
     def final(self) -> bytes:
-        buf, self._buf = self._buf, b""
+        buf, self._buf = bytes(self._buf), bytearray()
         self._check(buf)
         return self._run(buf)
 
