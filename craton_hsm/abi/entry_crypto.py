@@ -16,7 +16,7 @@ from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
 from craton_hsm.core.session import OpKind, Out
-from craton_hsm.dispatch import crypto, keys, random
+from craton_hsm.dispatch import crypto, keys, random, wrap
 from craton_hsm.dispatch.common import session
 from craton_hsm.errors import ArgumentsBad, CKRError
 
@@ -189,3 +189,35 @@ def c_get_function_status(h: int) -> int:
 def c_cancel_function(h: int) -> int:
     session(int(h))
     return int(CKR.FUNCTION_NOT_PARALLEL)
+
+
+@export("C_WrapKey")
+def c_wrap_key(h: int, p_mech: Any, h_wrapping: int, h_key: int,
+               p_out: Any, p_len: Any) -> int:
+    mech, params = m.mechanism(p_mech)
+    cap = m.capacity(p_out, p_len)
+    return m.write_out(p_out, p_len, wrap.wrap_key(
+        int(h), mech, params, int(h_wrapping), int(h_key), cap))
+
+
+@export("C_UnwrapKey")
+def c_unwrap_key(h: int, p_mech: Any, h_unwrapping: int, p_wrapped: Any,
+                 n_wrapped: int, p_tmpl: Any, n: int, p_key: Any) -> int:
+    if p_key == NULL:
+        raise ArgumentsBad("NULL key handle pointer")
+    mech, params = m.mechanism(p_mech)
+    p_key[0] = wrap.unwrap_key(
+        int(h), mech, params, int(h_unwrapping),
+        m.data(p_wrapped, int(n_wrapped)), m.template(p_tmpl, int(n)))
+    return OK
+
+
+@export("C_DeriveKey")
+def c_derive_key(h: int, p_mech: Any, h_base: int, p_tmpl: Any, n: int,
+                 p_key: Any) -> int:
+    if p_key == NULL:
+        raise ArgumentsBad("NULL key handle pointer")
+    mech, params = m.mechanism(p_mech)
+    p_key[0] = wrap.derive_key(int(h), mech, params, int(h_base),
+                               m.template(p_tmpl, int(n)))
+    return OK

@@ -105,10 +105,19 @@ class MechSpec:
 
 def _families() -> tuple[MechSpec, ...]:
     # Explicit list, no import-time registration side effects.
-    from craton_hsm.mechanisms import aes, digest, ec, eddsa, hmac, rsa
+    from craton_hsm.mechanisms import (
+        aes,
+        digest,
+        ec,
+        ecdh,
+        eddsa,
+        hmac,
+        rsa,
+        wrap,
+    )
 
     specs: list[MechSpec] = []
-    for family in (digest, hmac, aes, rsa, ec, eddsa):
+    for family in (digest, hmac, aes, wrap, rsa, ec, ecdh, eddsa):
         specs.extend(family.SPECS)
     return tuple(specs)
 

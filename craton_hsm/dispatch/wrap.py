@@ -1,0 +1,137 @@
+"""C_WrapKey, C_UnwrapKey, C_DeriveKey (PKCS#11 v3.0 sections 5.18.5-7).
+
+Which keys may leave the token is decided here, before any mechanism
+runs: the wrapping key needs CKA_WRAP, the target CKA_EXTRACTABLE, a
+CKA_WRAP_WITH_TRUSTED target a CKA_TRUSTED wrapping key, and the
+wrapping key's CKA_WRAP_TEMPLATE must match the target (spec 4.8/4.9).
+Unwrapped and derived keys get their attributes from the template plus
+CKA_UNWRAP_TEMPLATE / CKA_DERIVE_TEMPLATE (templates.build_object sets
+CKA_LOCAL false and the ALWAYS_SENSITIVE / NEVER_EXTRACTABLE rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from craton_hsm._generated_ck import CKA, CKK, CKO
+from craton_hsm.core import attributes, templates
+from craton_hsm.core.objects import Obj
+from craton_hsm.core.session import Out
+from craton_hsm.dispatch.common import key as key_of
+from craton_hsm.dispatch.common import session
+from craton_hsm.dispatch.crypto import ASYMMETRIC, check_key
+from craton_hsm.dispatch.object import Pairs, store_new
+from craton_hsm.errors import (
+    CKRError,
+    KeyHandleInvalid,
+    KeyNotWrappable,
+    KeyTypeInconsistent,
+    KeyUnextractable,
+    TemplateInconsistent,
+    UnwrappingKeyHandleInvalid,
+    UnwrappingKeyTypeInconsistent,
+    WrappingKeyHandleInvalid,
+    WrappingKeyTypeInconsistent,
+)
+from craton_hsm.mechanisms.registry import Op, lookup
+
+
+def _key_class(key_types: frozenset[int], private_side: bool) -> int:
+    if key_types & ASYMMETRIC:
+        return int(CKO.PRIVATE_KEY if private_side else CKO.PUBLIC_KEY)
+    return int(CKO.SECRET_KEY)
+
+
+def _checked(obj: Obj, capability: int, mechanism: int,
+             key_types: frozenset[int], expect: int,
+             type_error: type[CKRError]) -> Obj:
+    try:
+        check_key(None, capability, mechanism, key_types, obj, expect)
+    except KeyTypeInconsistent as exc:
+        raise type_error(str(exc)) from None
+    return obj
+
+
+def _lookup_key(h: int, oh: int, error: type[CKRError]) -> Obj:
+    try:
+        return key_of(session(h), oh)
+    except KeyHandleInvalid:
+        raise error(f"no key {oh}") from None
+
+
+def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
+             h_key: int, cap: int | None) -> Out:
+    spec = lookup(mechanism)
+    factory = spec.factory(Op.WRAP)
+    wrapping = _checked(
+        _lookup_key(h, h_wrapping, WrappingKeyHandleInvalid), CKA.WRAP,
+        mechanism, spec.key_types, _key_class(spec.key_types, False),
+        WrappingKeyTypeInconsistent)
+    target = key_of(session(h), h_key)
+    attrs = target.attrs
+    if attrs.get(CKA.CLASS) != CKO.SECRET_KEY:
+        raise KeyNotWrappable("only secret keys can be wrapped yet")
+    if not attrs.get(CKA.EXTRACTABLE, False):
+        raise KeyUnextractable("key is not extractable")
+    if attrs.get(CKA.WRAP_WITH_TRUSTED) and \
+            not wrapping.attrs.get(CKA.TRUSTED):
+        raise KeyNotWrappable("key may be wrapped by trusted keys only")
+    _require_match(wrapping.attrs.get(CKA.WRAP_TEMPLATE, {}), attrs,
+                   KeyNotWrappable)
+    op = factory(wrapping, params)
+    value = bytes(attrs[CKA.VALUE])
+    if cap is None:
+        return op.wrap_size(len(value)), None
+    out: bytes = op.wrap(value)
+    return len(out), out if cap >= len(out) else None
+
+
+def _require_match(required: Mapping[int, Any], attrs: Mapping[int, Any],
+                   error: type[CKRError]) -> None:
+    for t, v in required.items():
+        if attrs.get(t) != v:
+            raise error(f"attribute 0x{t:x} does not match the template")
+
+
+def _merge(template: dict[int, Any], forced: Mapping[int, Any]) -> None:
+    """A key's *_TEMPLATE attributes apply to what it makes (spec 4.8)."""
+    _require_match({t: v for t, v in forced.items() if t in template},
+                   template, TemplateInconsistent)
+    template.update(forced)
+
+
+def unwrap_key(h: int, mechanism: int, params: Any, h_unwrapping: int,
+               wrapped: bytes, pairs: Pairs) -> int:
+    s = session(h)
+    spec = lookup(mechanism)
+    factory = spec.factory(Op.UNWRAP)
+    unwrapping = _checked(
+        _lookup_key(h, h_unwrapping, UnwrappingKeyHandleInvalid),
+        CKA.UNWRAP, mechanism, spec.key_types,
+        _key_class(spec.key_types, True), UnwrappingKeyTypeInconsistent)
+    tmpl = attributes.parse_template(pairs)
+    _merge(tmpl, unwrapping.attrs.get(CKA.UNWRAP_TEMPLATE, {}))
+    value = factory(unwrapping, params).unwrap(wrapped)
+    attrs = templates.build_object(
+        templates.Op.UNWRAP, tmpl, material={CKA.VALUE: value},
+        so=False)
+    return store_new(s, attrs)
+
+
+def derive_key(h: int, mechanism: int, params: Any, h_base: int,
+               pairs: Pairs) -> int:
+    s = session(h)
+    spec = lookup(mechanism)
+    factory = spec.factory(Op.DERIVE)
+    base = _checked(key_of(s, h_base), CKA.DERIVE, mechanism,
+                    spec.key_types, _key_class(spec.key_types, True),
+                    KeyTypeInconsistent)
+    tmpl = attributes.parse_template(pairs)
+    _merge(tmpl, base.attrs.get(CKA.DERIVE_TEMPLATE, {}))
+    tmpl.setdefault(CKA.CLASS, int(CKO.SECRET_KEY))
+    tmpl.setdefault(CKA.KEY_TYPE, int(CKK.GENERIC_SECRET))
+    material = factory(base, params).derive(tmpl)
+    attrs = templates.build_object(
+        templates.Op.DERIVE, tmpl, material=material, base=base.attrs)
+    return store_new(s, attrs)
