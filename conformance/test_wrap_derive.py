@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - pytest fixtures imported by name are parameters
 """C_WrapKey / C_UnwrapKey (AES KW, KWP) and C_DeriveKey (ECDH1) through
 python-pkcs11, checked against RFC 3394 and ``cryptography``."""
 
