@@ -221,3 +221,19 @@ def c_derive_key(h: int, p_mech: Any, h_base: int, p_tmpl: Any, n: int,
     p_key[0] = wrap.derive_key(int(h), mech, params, int(h_base),
                                m.template(p_tmpl, int(n)))
     return OK
+
+
+def _dual(first: OpKind, second: OpKind
+          ) -> Callable[[int, bytes, int | None], Out]:
+    def call(h: int, data: bytes, cap: int | None) -> Out:
+        return crypto.dual_update(h, first, second, data, cap)
+    return call
+
+
+for _name, _first, _second in (
+        ("C_DigestEncryptUpdate", K.DIGEST, K.ENCRYPT),
+        ("C_SignEncryptUpdate", K.SIGN, K.ENCRYPT),
+        ("C_DecryptDigestUpdate", K.DECRYPT, K.DIGEST),
+        ("C_DecryptVerifyUpdate", K.DECRYPT, K.VERIFY)):
+    _crypt = _second if _second is K.ENCRYPT else _first
+    export(_name)(_in_out(_crypt, _dual(_first, _second)))

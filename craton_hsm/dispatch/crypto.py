@@ -209,3 +209,26 @@ def crypt_final(h: int, kind: OpKind, cap: int | None) -> Out:
     st = s.get(kind)
     return deliver(s, kind, cap, st.op.final_size(), st.op.final,
                    exact=False, finishes=True)
+
+
+# -- dual-function operations (spec 5.14) -----------------------------------
+
+def dual_update(h: int, first: OpKind, second: OpKind, data: bytes,
+                cap: int | None) -> Out:
+    """C_DigestEncryptUpdate, C_SignEncryptUpdate (data feeds both) and
+    C_DecryptDigestUpdate, C_DecryptVerifyUpdate (the plaintext feeds
+    the second).  The partner operation is fed only when output was
+    really delivered, so a length query or CKR_BUFFER_TOO_SMALL retry
+    never feeds it twice."""
+    s = session(h)
+    crypt_kind = second if first in (OpKind.DIGEST, OpKind.SIGN) else first
+    partner = first if crypt_kind is second else second
+    s.get(partner)
+    out = crypt_update(h, crypt_kind, data, cap)
+    n, value = out
+    if value is not None:
+        fed = data if crypt_kind is OpKind.ENCRYPT else value
+        with s.active(partner) as st:
+            st.multipart = True
+            st.op.update(fed)
+    return n, value
