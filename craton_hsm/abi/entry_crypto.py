@@ -16,7 +16,7 @@ from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
 from craton_hsm.core.session import OpKind, Out
-from craton_hsm.dispatch import crypto, keys, random, wrap
+from craton_hsm.dispatch import crypto, keys, random, state, wrap
 from craton_hsm.dispatch.common import session
 from craton_hsm.errors import ArgumentsBad, CKRError
 
@@ -237,3 +237,19 @@ for _name, _first, _second in (
         ("C_DecryptVerifyUpdate", K.DECRYPT, K.VERIFY)):
     _crypt = _second if _second is K.ENCRYPT else _first
     export(_name)(_in_out(_crypt, _dual(_first, _second)))
+
+
+@export("C_GetOperationState")
+def c_get_operation_state(h: int, p_out: Any, p_len: Any) -> int:
+    return m.write_out(p_out, p_len,
+                       state.get_state(int(h), m.capacity(p_out, p_len)))
+
+
+@export("C_SetOperationState")
+def c_set_operation_state(h: int, p_state: Any, n: int, h_enc: int,
+                          h_auth: int) -> int:
+    if p_state == NULL:
+        raise ArgumentsBad("NULL state")
+    state.set_state(int(h), m.data(p_state, int(n)), int(h_enc),
+                    int(h_auth))
+    return OK

@@ -18,6 +18,8 @@ _ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
     "sha512": hashes.SHA512,
+    "sha512_224": hashes.SHA512_224,
+    "sha512_256": hashes.SHA512_256,
     "sha3_224": hashes.SHA3_224,
     "sha3_256": hashes.SHA3_256,
     "sha3_384": hashes.SHA3_384,
@@ -44,6 +46,11 @@ class Hash:
 
     def finalize(self) -> bytes:
         return self._ctx.finalize()
+
+    def copy(self) -> Hash:
+        twin = Hash.__new__(Hash)
+        twin._ctx = self._ctx.copy()
+        return twin
 
 
 class Hmac:

@@ -30,6 +30,13 @@ class DigestOp:
         self._ctx.update(data)
         return self._ctx.finalize()
 
+    def copy(self) -> DigestOp:
+        """An independent twin (C_GetOperationState / SetOperationState)."""
+        twin = DigestOp.__new__(DigestOp)
+        twin.size = self.size
+        twin._ctx = self._ctx.copy()
+        return twin
+
 
 def factory(name: str) -> Factory:
     def make(key: KeyLike | None, params: object) -> DigestOp:
