@@ -231,7 +231,14 @@ _HMAC_TYPES = (
     CKK.GENERIC_SECRET, CKK.SHA_1_HMAC, CKK.SHA224_HMAC, CKK.SHA256_HMAC,
     CKK.SHA384_HMAC, CKK.SHA512_HMAC, CKK.SHA3_224_HMAC, CKK.SHA3_256_HMAC,
     CKK.SHA3_384_HMAC, CKK.SHA3_512_HMAC, CKK.HKDF,
+    CKK.SHA512_224_HMAC, CKK.SHA512_256_HMAC,
 )
+# Section 2.46 ChaCha20: the key length is fixed at 256 bits, so
+# CKA_VALUE_LEN is not required on generation (fn 2,3 apply otherwise).
+CHACHA20_VALUE: Schema = {
+    CKA.VALUE: Rule(F.REQ_CREATE | _MATERIAL),                   # fn 1,4,6,7
+    CKA.VALUE_LEN: Rule(F.NO_CREATE),                            # fn 2
+}
 _ASYM = (CKK.EC, CKK.EC_EDWARDS, CKK.EC_MONTGOMERY)
 
 # (class, key type) -> key-type table.
@@ -245,6 +252,7 @@ KEY_TYPES: Mapping[tuple[int, int], Schema] = {
     (CKO.PUBLIC_KEY, CKK.ML_KEM): ML_KEM_PUBLIC,
     (CKO.PRIVATE_KEY, CKK.ML_KEM): ML_KEM_PRIVATE,
     (CKO.SECRET_KEY, CKK.AES): SECRET_VALUE,
+    (CKO.SECRET_KEY, CKK.CHACHA20): CHACHA20_VALUE,
     **{(CKO.SECRET_KEY, k): SECRET_VALUE for k in _HMAC_TYPES},
 }
 
@@ -269,6 +277,7 @@ CAPS: Mapping[tuple[int, int], frozenset[int]] = {
         CKA.ENCRYPT, CKA.DECRYPT, CKA.WRAP, CKA.UNWRAP, CKA.SIGN,
         CKA.VERIFY}),
     (CKO.SECRET_KEY, CKK.HKDF): frozenset({CKA.DERIVE}),
+    (CKO.SECRET_KEY, CKK.CHACHA20): frozenset({CKA.ENCRYPT, CKA.DECRYPT}),
     **{(CKO.SECRET_KEY, k): frozenset({CKA.SIGN, CKA.VERIFY})
        for k in _HMAC_TYPES if k != CKK.HKDF},
 }

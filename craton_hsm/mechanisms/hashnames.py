@@ -12,6 +12,8 @@ DIGEST_NAMES: dict[int, str] = {
     CKM.SHA256: "sha256",
     CKM.SHA384: "sha384",
     CKM.SHA512: "sha512",
+    CKM.SHA512_224: "sha512_224",
+    CKM.SHA512_256: "sha512_256",
     CKM.SHA3_224: "sha3_224",
     CKM.SHA3_256: "sha3_256",
     CKM.SHA3_384: "sha3_384",

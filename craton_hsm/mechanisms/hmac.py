@@ -1,6 +1,6 @@
 """HMAC signing and verification and generic secret key generation
-(PKCS#11 v3.0 sections 2.25 ff. "SHA-n-HMAC" and 2.27 "Generic secret
-key"; FIPS 198-1)."""
+(PKCS#11 v3.0 sections 2.20 ff. "SHA-n-HMAC" and "General-length
+SHA-n-HMAC", 2.25 SHA-3, 2.34 "Generic secret key"; FIPS 198-1)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any
 from craton_hsm import drbg
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend.hashes import Hmac, digest_size
-from craton_hsm.errors import SignatureLenRange
 from craton_hsm.mechanisms.checks import (
     attr_bytes,
     in_range,
@@ -18,56 +17,58 @@ from craton_hsm.mechanisms.checks import (
     no_params,
     template_int,
 )
-from craton_hsm.mechanisms.registry import Factory, KeyLike, MechSpec, Op
+from craton_hsm.mechanisms.mac_ops import MacSign, MacVerify, general_length
+from craton_hsm.mechanisms.registry import (
+    Factory,
+    KeyLike,
+    MechSpec,
+    Op,
+    ParamKind,
+)
 
-# Key sizes in bytes.  112 bits is the SP 800-131A Rev.2 minimum for HMAC
-# keys; 512 bytes bounds what a token will hold.
-KEY_BYTES = (14, 512)
+# HMAC key sizes in bytes.  FIPS 198-1 allows any key length, so keys of
+# 1..512 bytes work (RFC 4231 case 2 uses a 4-byte key); the 112-bit
+# minimum of SP 800-131A Rev.2 is enforced by the FIPS mode, not here.
+KEY_BYTES = (1, 512)
+# CKM_GENERIC_SECRET_KEY_GEN reports its range in bits (section 2.34.3);
+# CKA_VALUE_LEN in the template is in bytes.
+GEN_BITS = (8 * KEY_BYTES[0], 8 * KEY_BYTES[1])
 
-
-class HmacSign:
-    def __init__(self, name: str, key: bytes) -> None:
-        self.size = digest_size(name)
-        self._ctx = Hmac(name, key)
-
-    def update(self, data: bytes) -> None:
-        self._ctx.update(data)
-
-    def final(self) -> bytes:
-        return self._ctx.finalize()
-
-    def sign(self, data: bytes) -> bytes:
-        self._ctx.update(data)
-        return self._ctx.finalize()
-
-
-class HmacVerify:
-    def __init__(self, name: str, key: bytes) -> None:
-        self.size = digest_size(name)
-        self._ctx = Hmac(name, key)
-
-    def update(self, data: bytes) -> None:
-        self._ctx.update(data)
-
-    def final(self, signature: bytes) -> None:
-        # A full-length MAC only: truncated MACs are the *_HMAC_GENERAL
-        # mechanisms, which we do not offer (section 2.25.4).
-        if len(signature) != self.size:
-            raise SignatureLenRange("MAC length wrong for mechanism")
-        self._ctx.verify(signature)
-
-    def verify(self, data: bytes, signature: bytes) -> None:
-        self._ctx.update(data)
-        self.final(signature)
+# (mechanism, general-length mechanism, hash, dedicated key type)
+_HMACS = (
+    (CKM.SHA_1_HMAC, CKM.SHA_1_HMAC_GENERAL, "sha1", CKK.SHA_1_HMAC),
+    (CKM.SHA224_HMAC, CKM.SHA224_HMAC_GENERAL, "sha224", CKK.SHA224_HMAC),
+    (CKM.SHA256_HMAC, CKM.SHA256_HMAC_GENERAL, "sha256", CKK.SHA256_HMAC),
+    (CKM.SHA384_HMAC, CKM.SHA384_HMAC_GENERAL, "sha384", CKK.SHA384_HMAC),
+    (CKM.SHA512_HMAC, CKM.SHA512_HMAC_GENERAL, "sha512", CKK.SHA512_HMAC),
+    (CKM.SHA512_224_HMAC, CKM.SHA512_224_HMAC_GENERAL, "sha512_224",
+     CKK.SHA512_224_HMAC),
+    (CKM.SHA512_256_HMAC, CKM.SHA512_256_HMAC_GENERAL, "sha512_256",
+     CKK.SHA512_256_HMAC),
+    (CKM.SHA3_224_HMAC, CKM.SHA3_224_HMAC_GENERAL, "sha3_224",
+     CKK.SHA3_224_HMAC),
+    (CKM.SHA3_256_HMAC, CKM.SHA3_256_HMAC_GENERAL, "sha3_256",
+     CKK.SHA3_256_HMAC),
+    (CKM.SHA3_384_HMAC, CKM.SHA3_384_HMAC_GENERAL, "sha3_384",
+     CKK.SHA3_384_HMAC),
+    (CKM.SHA3_512_HMAC, CKM.SHA3_512_HMAC_GENERAL, "sha3_512",
+     CKK.SHA3_512_HMAC),
+)
 
 
 def _factory(name: str, key_types: frozenset[int],
-             cls: type[HmacSign | HmacVerify]) -> Factory:
-    def make(key: KeyLike | None, params: object) -> HmacSign | HmacVerify:
-        no_params(params)
+             cls: type[MacSign | MacVerify], general: bool) -> Factory:
+    full = digest_size(name)
+
+    def make(key: KeyLike | None, params: object) -> MacSign | MacVerify:
+        if general:
+            size = general_length(params, full)
+        else:
+            no_params(params)
+            size = full
         value = attr_bytes(keyed(key, key_types), CKA.VALUE)
         in_range(len(value), KEY_BYTES, "HMAC key bytes")
-        return cls(name, value)
+        return cls(Hmac(name, value), size)
     return make
 
 
@@ -86,28 +87,21 @@ def _generic_gen(key: KeyLike | None,
     return GenericSecretGenerator()
 
 
-_HMACS = (
-    (CKM.SHA_1_HMAC, "sha1", CKK.SHA_1_HMAC),
-    (CKM.SHA224_HMAC, "sha224", CKK.SHA224_HMAC),
-    (CKM.SHA256_HMAC, "sha256", CKK.SHA256_HMAC),
-    (CKM.SHA384_HMAC, "sha384", CKK.SHA384_HMAC),
-    (CKM.SHA512_HMAC, "sha512", CKK.SHA512_HMAC),
-)
-
-
-def _spec(mech: int, name: str, kkt: int) -> MechSpec:
+def _spec(mech: int, name: str, kkt: int, general: bool) -> MechSpec:
     key_types = frozenset({CKK.GENERIC_SECRET, kkt})
     return MechSpec(
         mech, CKF.SIGN | CKF.VERIFY, key_size=KEY_BYTES,
         key_types=key_types, approved=True,
-        ops={Op.SIGN: _factory(name, key_types, HmacSign),
-             Op.VERIFY: _factory(name, key_types, HmacVerify)},
+        params=ParamKind.ULONG if general else ParamKind.NONE,
+        ops={Op.SIGN: _factory(name, key_types, MacSign, general),
+             Op.VERIFY: _factory(name, key_types, MacVerify, general)},
         multipart=frozenset({Op.SIGN, Op.VERIFY}))
 
 
 SPECS: tuple[MechSpec, ...] = (
-    MechSpec(CKM.GENERIC_SECRET_KEY_GEN, CKF.GENERATE, key_size=KEY_BYTES,
+    MechSpec(CKM.GENERIC_SECRET_KEY_GEN, CKF.GENERATE, key_size=GEN_BITS,
              key_types=frozenset({CKK.GENERIC_SECRET}), approved=True,
              ops={Op.GENERATE: _generic_gen}),
-    *(_spec(m, n, k) for m, n, k in _HMACS),
+    *(_spec(m, n, k, False) for m, _g, n, k in _HMACS),
+    *(_spec(g, n, k, True) for _m, g, n, k in _HMACS),
 )

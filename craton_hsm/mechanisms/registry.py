@@ -106,7 +106,9 @@ class MechSpec:
 def _families() -> tuple[MechSpec, ...]:
     # Explicit list, no import-time registration side effects.
     from craton_hsm.mechanisms import (
+        aead,
         aes,
+        cmac,
         digest,
         ec,
         ecdh,
@@ -117,7 +119,8 @@ def _families() -> tuple[MechSpec, ...]:
     )
 
     specs: list[MechSpec] = []
-    for family in (digest, hmac, aes, wrap, rsa, ec, ecdh, eddsa):
+    for family in (digest, hmac, aes, cmac, aead, wrap, rsa, ec, ecdh,
+                   eddsa):
         specs.extend(family.SPECS)
     return tuple(specs)
 

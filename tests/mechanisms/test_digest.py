@@ -10,6 +10,7 @@ from craton_hsm._generated_ck import CKM
 from craton_hsm.errors import MechanismParamInvalid
 from craton_hsm.mechanisms.hashnames import DIGEST_NAMES
 from craton_hsm.mechanisms.registry import REGISTRY, Op
+from tests.mechanisms.vectors import nist_records, unhex
 
 MECHS = sorted(DIGEST_NAMES)
 
@@ -43,3 +44,21 @@ def test_sha256_nist_abc() -> None:
 def test_params_rejected() -> None:
     with pytest.raises(MechanismParamInvalid):
         REGISTRY[CKM.SHA256].factory(Op.DIGEST)(None, b"x")
+
+
+# NIST CAVP SHAVS byte-oriented files from cryptography-vectors.
+CAVP = {
+    CKM.SHA512_224: "SHA512_224", CKM.SHA512_256: "SHA512_256",
+}
+CAVP_CASES = [
+    pytest.param(mech, r, id=f"{stem}{kind}-{r['LEN']}")
+    for mech, stem in CAVP.items() for kind in ("ShortMsg", "LongMsg")
+    for r in nist_records(f"hashes/SHA2/{stem}{kind}.rsp")
+]
+
+
+@pytest.mark.parametrize("mech,r", CAVP_CASES)
+def test_cavp_sha512_t(mech: int, r: dict[str, str]) -> None:
+    msg = unhex(r["MSG"])[: int(r["LEN"]) // 8]
+    op = REGISTRY[mech].factory(Op.DIGEST)(None, None)
+    assert op.digest(msg) == unhex(r["MD"])

@@ -79,8 +79,11 @@ def test_key_checks() -> None:
         make(key(b"k" * 32, CKK.AES), None)
     with pytest.raises(KeyTypeInconsistent):
         make(key(b"k" * 32, CKK.SHA384_HMAC), None)
+    # FIPS 198-1 allows any key length; the token holds 1..512 bytes.
     with pytest.raises(KeySizeRange):
-        make(key(b"k" * 4), None)
+        make(key(b""), None)
+    with pytest.raises(KeySizeRange):
+        make(key(b"k" * 513), None)
 
 
 def test_generic_secret_keygen() -> None:
