@@ -117,3 +117,44 @@ def test_ecdh_derive_matches_cryptography(session: pkcs11.Session,
     expected = z if kdf == KDF.NULL else X963KDF(
         hashes.SHA256(), 32, shared).derive(z)
     assert key[Attribute.VALUE] == expected
+
+
+def test_rsa_oaep_unwraps_a_key_wrapped_by_cryptography(
+        session: pkcs11.Session) -> None:
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+    from pkcs11 import MGF
+
+    pub, priv = session.generate_keypair(
+        KeyType.RSA, 2048, store=False,
+        public_template={Attribute.WRAP: True},
+        private_template={Attribute.UNWRAP: True})
+    public = rsa.RSAPublicNumbers(
+        int.from_bytes(pub[Attribute.PUBLIC_EXPONENT], "big"),
+        int.from_bytes(pub[Attribute.MODULUS], "big")).public_key()
+    oaep = (Mechanism.SHA256, MGF.SHA256, None)
+    wrapped = public.encrypt(KEY_DATA, padding.OAEP(
+        padding.MGF1(hashes.SHA256()), hashes.SHA256(), None))
+    key = priv.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
+                          mechanism=Mechanism.RSA_PKCS_OAEP,
+                          mechanism_param=oaep,
+                          template={Attribute.ENCRYPT: True,
+                                    Attribute.EXTRACTABLE: True,
+                                    Attribute.TOKEN: False})
+    block = bytes(16)
+    assert key.encrypt(block, mechanism=Mechanism.AES_ECB) == \
+        _ecb(KEY_DATA, block)
+    # And back out again: token wrap, token unwrap, same key value.
+    again = pub.wrap_key(key, mechanism=Mechanism.RSA_PKCS_OAEP,
+                         mechanism_param=oaep)
+    twin = priv.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, again,
+                           mechanism=Mechanism.RSA_PKCS_OAEP,
+                           mechanism_param=oaep,
+                           template={Attribute.ENCRYPT: True,
+                                     Attribute.TOKEN: False})
+    assert twin.encrypt(block, mechanism=Mechanism.AES_ECB) == \
+        _ecb(KEY_DATA, block)
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        priv.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES,
+                        bytes(len(wrapped)),
+                        mechanism=Mechanism.RSA_PKCS_OAEP,
+                        mechanism_param=oaep)

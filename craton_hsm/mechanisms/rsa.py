@@ -36,6 +36,7 @@ from craton_hsm.mechanisms.rsa_keys import (
     public_key,
 )
 from craton_hsm.mechanisms.signing import HashSign, HashVerify, any_length
+from craton_hsm.mechanisms.wrap import by_encryption
 
 # PKCS#1 v1.5 padding needs at least 11 bytes (RFC 8017 section 7.2.1).
 PKCS1_OVERHEAD = 11
@@ -198,6 +199,8 @@ def _oaep(encrypt: bool) -> Factory:
 # -- Registry rows -----------------------------------------------------------
 
 SIGN = CKF.SIGN | CKF.VERIFY
+# Key transport by encryption (spec 2.1.6, 2.1.8): wrap and unwrap too.
+CRYPT = CKF.ENCRYPT | CKF.DECRYPT | CKF.WRAP | CKF.UNWRAP
 SIGN_OPS = frozenset({Op.SIGN, Op.VERIFY})
 
 _HASHED = (
@@ -242,15 +245,17 @@ SPECS: tuple[MechSpec, ...] = (
              approved=True, ops={Op.GENERATE_KEY_PAIR: keypair_generator}),
     # One approval column per mechanism: PKCS#1 v1.5 encryption is not
     # approved (SP 800-131A Rev.2 section 6), so neither is CKM_RSA_PKCS.
-    _row(CKM.RSA_PKCS, SIGN | CKF.ENCRYPT | CKF.DECRYPT, {
+    _row(CKM.RSA_PKCS, SIGN | CRYPT, {
         Op.SIGN: _pkcs1_factory(None, False),
         Op.VERIFY: _pkcs1_factory(None, True),
-        Op.ENCRYPT: _pkcs1_encrypt, Op.DECRYPT: _pkcs1_decrypt}, False),
+        Op.ENCRYPT: _pkcs1_encrypt, Op.DECRYPT: _pkcs1_decrypt,
+        **by_encryption(_pkcs1_encrypt, _pkcs1_decrypt)}, False),
     _row(CKM.RSA_PKCS_PSS, SIGN, {
         Op.SIGN: _pss_factory(None, False),
         Op.VERIFY: _pss_factory(None, True)}, True, ParamKind.RSA_PSS),
-    _row(CKM.RSA_PKCS_OAEP, CKF.ENCRYPT | CKF.DECRYPT, {
-        Op.ENCRYPT: _oaep(True), Op.DECRYPT: _oaep(False)}, True,
+    _row(CKM.RSA_PKCS_OAEP, CRYPT, {
+        Op.ENCRYPT: _oaep(True), Op.DECRYPT: _oaep(False),
+        **by_encryption(_oaep(True), _oaep(False))}, True,
         ParamKind.RSA_OAEP),
     *_hashed_rows(),
 )

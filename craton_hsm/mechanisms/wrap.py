@@ -11,8 +11,15 @@ from __future__ import annotations
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend import keywrap
-from craton_hsm.errors import KeySizeRange, WrappedKeyLenRange
+from craton_hsm.errors import (
+    EncryptedDataInvalid,
+    EncryptedDataLenRange,
+    KeySizeRange,
+    WrappedKeyInvalid,
+    WrappedKeyLenRange,
+)
 from craton_hsm.mechanisms.checks import attr_bytes, keyed, no_params
+from craton_hsm.mechanisms.ops import CipherOp
 from craton_hsm.mechanisms.registry import Factory, KeyLike, MechSpec, Op
 
 KEY_TYPES = frozenset({CKK.AES})
@@ -38,6 +45,40 @@ class AesKeyWrap:
         if len(wrapped) % 8 or len(wrapped) < (16 if self._padded else 24):
             raise WrappedKeyLenRange("wrapped key length invalid")
         return keywrap.unwrap(self._kek, wrapped, self._padded)
+
+
+class CipherWrap:
+    """Wrapping by an encryption mechanism (spec 5.18.5: the key value is
+    encrypted with the mechanism), e.g. RSA OAEP or PKCS#1 v1.5."""
+
+    def __init__(self, op: CipherOp) -> None:
+        self._op = op
+
+    def wrap_size(self, n: int) -> int:
+        return self._op.one_shot_size(n)
+
+    def wrap(self, value: bytes) -> bytes:
+        return self._op.one_shot(value)
+
+    def unwrap(self, wrapped: bytes) -> bytes:
+        try:
+            return self._op.one_shot(wrapped)
+        except EncryptedDataInvalid:
+            raise WrappedKeyInvalid("wrapped key failed to decrypt") \
+                from None
+        except EncryptedDataLenRange:
+            raise WrappedKeyLenRange("wrapped key length invalid") \
+                from None
+
+
+def by_encryption(encrypt: Factory, decrypt: Factory) -> dict[Op, Factory]:
+    """Op.WRAP / Op.UNWRAP factories over a mechanism's cipher ops."""
+    def wrap(key: KeyLike | None, params: object) -> CipherWrap:
+        return CipherWrap(encrypt(key, params))
+
+    def unwrap(key: KeyLike | None, params: object) -> CipherWrap:
+        return CipherWrap(decrypt(key, params))
+    return {Op.WRAP: wrap, Op.UNWRAP: unwrap}
 
 
 def _factory(padded: bool) -> Factory:
