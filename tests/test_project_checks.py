@@ -1,5 +1,5 @@
-"""Project-wide checks CI runs with the suite: generated constants are
-current, layering holds (import-linter), ruff and mypy strict are clean."""
+"""Project-wide checks CI runs with the suite: generated constants and
+docs/mechanisms.md are current, layering holds (import-linter), ruff and mypy strict are clean."""
 
 from __future__ import annotations
 
@@ -15,10 +15,11 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "tools/gen_ck.py", "--check"],
+    [sys.executable, "tools/gen_mechanisms_doc.py", "--check"],
     [str(BIN / "lint-imports")],
     [str(BIN / "ruff"), "check", "craton_hsm", "ffi", "tools"],
     [str(BIN / "mypy"), "craton_hsm"],
-], ids=["gen_ck", "import-linter", "ruff", "mypy"])
+], ids=["gen_ck", "mechanisms-doc", "import-linter", "ruff", "mypy"])
 def test_check_passes(command: list[str]) -> None:
     proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           check=False, timeout=600)
