@@ -79,14 +79,10 @@ RFC_CASES = [pytest.param(mech, r, id=f"{f.split('/')[1]}-{i}")
 
 @pytest.mark.parametrize("mech,r", RFC_CASES)
 def test_rfc_hmac(mech: int, r: dict[str, str]) -> None:
-    # RFC 4231 case 5 is a 128-bit truncation; it runs on *_GENERAL.
+    # pyca's RFC 4231 files omit case 5 (the truncated one); truncation
+    # is covered by the Wycheproof groups above.
     k, msg, tag = unhex(r["KEY"]), unhex(r["MSG"]), unhex(r["MD"])
-    spec = REGISTRY[mech]
-    full = spec.factory(Op.SIGN)(key(k), None).size
-    if len(tag) < full:
-        spec, params = REGISTRY[mech + 2], len(tag)
-    else:
-        params = None
+    spec, params = REGISTRY[mech], None
     signer = spec.factory(Op.SIGN)(key(k), params)
     for i in range(0, len(msg), 7):
         signer.update(msg[i:i + 7])
@@ -106,7 +102,8 @@ def test_sha512_t_hmac(mech: int, name: str, kt: int) -> None:
     ref = stdlib_hmac.new(k, msg, name).digest()
     signer = REGISTRY[mech].factory(Op.SIGN)(key(k, kt), None)
     assert signer.sign(msg) == ref
-    general = REGISTRY[mech + 1].factory(Op.SIGN)(key(k, kt), 10)
+    general = REGISTRY[CKM[CKM(mech).name + "_GENERAL"]].factory(Op.SIGN)(
+        key(k, kt), 10)
     assert general.sign(msg) == ref[:10]
 
 
