@@ -5,8 +5,11 @@ Seed 004 "Data at Rest": each token has a random 256-bit master key
 the user's PIN-derived KEK (core/pins.py); secret attributes of token
 objects are sealed under the MK, each with a fresh 96-bit nonce from the
 DRBG (SP 800-38D 8.2.2).  The additional authenticated data binds every
-blob to its place -- token serial plus role, or serial plus object uid --
-so a blob copied to another object, token or role fails to open.
+blob to its place -- token serial plus role, or serial plus object uid
+plus the object's public attributes -- so a blob copied to another
+object, token or role fails to open, and so does an object whose stored
+public attributes were edited (turning CKA_SENSITIVE off or
+CKA_EXTRACTABLE on in the file must not reveal the key).
 Re-initialising a token replaces the MK, which crypto-shreds every
 old blob.
 
@@ -23,7 +26,7 @@ from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import DeviceError
 from craton_hsm.store.codec import StoreCorrupt, decode_attrs, encode_attrs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2       # 2: the object AAD covers the public attributes
 MK_BYTES = storage_crypto.AES256_KEY_BYTES
 _NONCE = storage_crypto.GCM_NONCE_BYTES
 _MIN_BLOB = 1 + _NONCE + storage_crypto.GCM_TAG_BYTES
@@ -106,15 +109,25 @@ def unwrap_master_key(blob: bytes, kek: Key, serial: str,
     return mk
 
 
-def seal(mk: Key, serial: str, uid: str, secrets: dict[int, Any]) -> bytes:
-    """Encrypt an object's secret attributes, bound to serial and uid."""
-    return _encrypt(mk, encode_attrs(secrets), _aad(b"obj", serial, uid))
+def _object_aad(serial: str, uid: str, public: dict[int, Any]) -> bytes:
+    # encode_attrs is canonical, so equal attribute dicts give equal AAD.
+    attrs = encode_attrs(public)
+    return _aad(b"obj", serial, uid) + len(attrs).to_bytes(4, "big") + attrs
 
 
-def open_sealed(mk: Key, serial: str, uid: str,
-                blob: bytes) -> dict[int, Any]:
-    """Inverse of ``seal``; VaultError naming the uid on any failure."""
-    plain = _decrypt(mk, blob, _aad(b"obj", serial, uid),
+def seal(mk: Key, serial: str, uid: str, secrets: dict[int, Any],
+         public: dict[int, Any] | None = None) -> bytes:
+    """Encrypt an object's secret attributes, bound to serial, uid and
+    the public attributes stored beside them."""
+    return _encrypt(mk, encode_attrs(secrets),
+                    _object_aad(serial, uid, public or {}))
+
+
+def open_sealed(mk: Key, serial: str, uid: str, blob: bytes,
+                public: dict[int, Any] | None = None) -> dict[int, Any]:
+    """Inverse of ``seal``; VaultError naming the uid on any failure,
+    including public attributes that differ from those sealed with."""
+    plain = _decrypt(mk, blob, _object_aad(serial, uid, public or {}),
                      f"sealed secrets of object {uid}")
     try:
         return decode_attrs(plain)

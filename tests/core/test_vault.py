@@ -120,3 +120,16 @@ def test_bad_role_and_mk_length_refused() -> None:
         vault.wrap_master_key(vault.new_master_key(), KEK, "S", "admin")
     with pytest.raises(ValueError):
         vault.wrap_master_key(b"short", KEK, "S", "so")
+
+
+def test_sealed_object_is_bound_to_its_public_attributes():
+    # Editing a stored public attribute (e.g. CKA_SENSITIVE off) must make
+    # the secrets unopenable, not extractable.
+    mk = vault.new_master_key()
+    public = {0x103: True, 0x162: False, 0x3: b"label"}
+    blob = vault.seal(mk, "S", "u", SECRETS, public)
+    assert vault.open_sealed(mk, "S", "u", blob, dict(public)) == SECRETS
+    with pytest.raises(vault.VaultError, match="failed authentication"):
+        vault.open_sealed(mk, "S", "u", blob, {**public, 0x103: False})
+    with pytest.raises(vault.VaultError, match="failed authentication"):
+        vault.open_sealed(mk, "S", "u", blob, {})
