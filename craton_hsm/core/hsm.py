@@ -7,6 +7,7 @@ C_Initialize itself (spec 5.4: a child must initialise its own copy).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -17,6 +18,7 @@ from craton_hsm.core.objects import HandleTable
 from craton_hsm.core.session import Session
 from craton_hsm.core.token import Token
 from craton_hsm.errors import (
+    CKRError,
     CryptokiNotInitialized,
     SessionCount,
     SessionHandleInvalid,
@@ -46,7 +48,10 @@ class Hsm:
     def slot_ids(self) -> list[int]:
         with self.lock:
             for token in self.tokens.values():
-                token.sync()
+                # A broken slot file is reported by the calls that use
+                # that slot; it must not hide the other slots.
+                with contextlib.suppress(CKRError):
+                    token.sync()
             self._ensure_free_slot()
             return sorted(self.tokens)
 

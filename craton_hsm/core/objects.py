@@ -26,6 +26,7 @@ class Obj:
         "__weakref__",
         "attrs",
         "cache",
+        "damage",
         "handle",
         "sealed",
         "secret_types",
@@ -45,6 +46,7 @@ class Obj:
         self.sealed = sealed            # sealed secrets not yet opened
         self.cache: dict[str, Any] = {}
         self.secret_types: frozenset[int] = frozenset()
+        self.damage: str | None = None  # stored record unreadable: why
 
     def __repr__(self) -> str:
         return f"<Obj handle={self.handle} uid={self.uid}>"
@@ -64,7 +66,9 @@ class Obj:
         if mk is None:
             raise UserNotLoggedIn(
                 f"object {self.handle}: key material needs a login")
-        secrets = vault.open_sealed(mk, serial, self.uid, self.sealed)
+        # Unopened, attrs holds exactly the public attributes stored.
+        secrets = vault.open_sealed(mk, serial, self.uid, self.sealed,
+                                    self.attrs)
         self.attrs.update(secrets)
         self.secret_types = frozenset(secrets)
         self.cache.clear()

@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from craton_hsm._generated_ck import CKF, CKU
+from craton_hsm._generated_ck import CKA, CKF, CKO, CKU
 from craton_hsm.config import Config
 from craton_hsm.core import pins, vault
 from craton_hsm.core.objects import HandleTable, Obj
@@ -54,7 +54,14 @@ class Token:
         self.mk: bytearray | None = None
         self.objects: dict[str, Obj] = {}       # token objects by uid
         self._generation: int | None = None
-        self.sync()
+        try:
+            self.sync()
+        except CKRError as exc:
+            # An unreadable or foreign slot file fails only this slot:
+            # C_Initialize succeeds, and every call on the slot that
+            # reads the token (C_GetTokenInfo, C_OpenSession, ...)
+            # raises the same error again.
+            log.warning("slot %d: %s", slot_id, exc)
 
     # -- state -----------------------------------------------------------
 
@@ -81,9 +88,12 @@ class Token:
             handle = old.handle if old else self.handles.new_handle()
             obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
                       sealed=rec.secret)
+            obj.damage = rec.damage or _missing_secret(rec)
             self.objects[uid] = obj
             self.handles.add(obj)
-            if self.mk is not None:
+            if obj.damage is not None:
+                log.warning("slot %d: %s", self.slot_id, obj.damage)
+            elif self.mk is not None:
                 self._try_open(obj)
 
     def _try_open(self, obj: Obj) -> None:
@@ -263,7 +273,8 @@ class Token:
                 raise UserNotLoggedIn("storing key material needs a login")
             secrets = {t: obj.attrs[t] for t in secret_types
                        if t in obj.attrs}
-            sealed = vault.seal(self.mk, st.serial, obj.uid, secrets)
+            sealed = vault.seal(self.mk, st.serial, obj.uid, secrets,
+                                public)
         self.store.put_object(StoredObject(obj.uid, public, sealed))
         obj.sealed = sealed
         obj.secret_types = secret_types if sealed is not None else \
@@ -279,6 +290,14 @@ class Token:
     def close(self) -> None:
         self._drop_login()
         self.store.close()
+
+
+def _missing_secret(rec: StoredObject) -> str | None:
+    """Keys always have sealed material; a record without it was cut."""
+    if rec.secret is None and rec.attrs.get(CKA.CLASS) in (
+            CKO.SECRET_KEY, CKO.PRIVATE_KEY):
+        return f"object {rec.uid}: sealed key material is missing"
+    return None
 
 
 def _public(obj: Obj) -> dict[int, Any]:

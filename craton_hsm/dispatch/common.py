@@ -8,6 +8,7 @@ from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import Session
 from craton_hsm.errors import (
     CKRError,
+    DeviceError,
     KeyHandleInvalid,
     ObjectHandleInvalid,
     SessionReadOnly,
@@ -29,7 +30,10 @@ def visible(s: Session, obj: Obj) -> bool:
 
 
 def lookup(s: Session, h: int,
-           error: type[CKRError] = ObjectHandleInvalid) -> Obj:
+           error: type[CKRError] = ObjectHandleInvalid,
+           damaged_ok: bool = False) -> Obj:
+    """The visible object ``h``; a damaged stored record is
+    CKR_DEVICE_ERROR (only C_DestroyObject may take it, to clean up)."""
     handles = hsm_mod.current().handles
     obj = handles.get(h)
     if obj is not None and obj.is_token:
@@ -37,6 +41,8 @@ def lookup(s: Session, h: int,
         obj = handles.get(h)
     if obj is None or not visible(s, obj):
         raise error(f"no object {h}")
+    if obj.damage is not None and not damaged_ok:
+        raise DeviceError(obj.damage)
     return obj
 
 

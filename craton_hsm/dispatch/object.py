@@ -68,7 +68,7 @@ def copy(h: int, src: int, pairs: Pairs) -> int:
 
 def destroy(h: int, oh: int) -> None:
     s = session(h)
-    obj = lookup(s, oh)
+    obj = lookup(s, oh, damaged_ok=True)
     require_write(s, obj.is_token)
     if not obj.attrs.get(CKA.DESTROYABLE, True):
         raise ActionProhibited("object is not destroyable")

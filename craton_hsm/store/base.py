@@ -52,6 +52,9 @@ class StoredObject:
     uid: str                      # CKA_UNIQUE_ID, unique in the token
     attrs: dict[int, Any]         # non-secret attributes, decoded values
     secret: bytes | None = field(repr=False)   # vault.seal() output
+    # Why the record is unusable (its attribute blob does not decode);
+    # the token reports this on every use instead of failing the slot.
+    damage: str | None = None
 
 
 class SlotStore(Protocol):

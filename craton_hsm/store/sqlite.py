@@ -292,7 +292,10 @@ def _object(path: Path, uid: Any, attrs: Any, secret: Any) -> StoredObject:
     try:
         decoded = decode_attrs(attrs)
     except CKRError as e:
-        raise DeviceError(f"token file {path}: object {uid}: {e}") from None
+        # One damaged record must not make the whole slot unreadable:
+        # it is returned marked, and only that object reports the error.
+        return StoredObject(uid, {}, secret,
+                            damage=f"token file {path}: object {uid}: {e}")
     return StoredObject(uid, decoded, secret)
 
 

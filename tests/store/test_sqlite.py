@@ -148,13 +148,20 @@ def test_newer_schema_not_recognized(config: Config) -> None:
         open_slot_store(config, 0).load_state()
 
 
-def test_corrupt_object_row_is_device_error(config: Config) -> None:
+def test_corrupt_object_row_is_marked_damaged_not_fatal(
+        config: Config) -> None:
+    # A row whose attributes do not decode is returned marked, so only
+    # that object reports CKR_DEVICE_ERROR; the other rows stay usable.
     store = open_slot_store(config, 0)
     store.init_token(make_state())
+    store.put_object(_obj("good"))
     with sqlite3.connect(slot_path(config.data_dir, 0)) as raw:
         raw.execute("INSERT INTO objects VALUES ('bad', x'01ffff', NULL)")
-    with pytest.raises(DeviceError, match="object bad"):
-        store.list_objects()
+    got = {o.uid: o for o in store.list_objects()}
+    assert got["good"].damage is None and got["good"].attrs
+    assert got["bad"].attrs == {}
+    assert got["bad"].damage is not None and "object bad" in got["bad"].damage
+    assert store.get_object("bad").damage == got["bad"].damage
 
 
 def test_damaged_file_is_ckr_error_not_traceback(config: Config) -> None:
