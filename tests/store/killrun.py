@@ -121,8 +121,9 @@ class KillStats:
 
 def _lane(lib: Path, env: dict[str, str], record: Path, lane: int,
           cycles: int, rng: random.Random, stats: KillStats,
-          lock: threading.Lock, delay_ms: tuple[int, int]) -> None:
-    for i in range(cycles):
+          lock: threading.Lock, delay_ms: tuple[int, int],
+          run_base: int) -> None:
+    for i in range(run_base, run_base + cycles):
         run_id = f"{lane}.{i}"
         p = subprocess.Popen(
             [sys.executable, str(CHILD), str(lib), "churn", str(record),
@@ -145,9 +146,11 @@ def _lane(lib: Path, env: dict[str, str], record: Path, lane: int,
 
 def kill_cycles(lib: Path, data_dir: Path, cycles: int, seed: int,
                 lanes: int = 2,
-                delay_ms: tuple[int, int] = (20, 200)) -> KillStats:
+                delay_ms: tuple[int, int] = (20, 200),
+                run_base: int = 0) -> KillStats:
     """``cycles`` SIGKILLs of churn children, ``lanes`` of them running
-    at once on the same token; records go to data_dir/../records-*."""
+    at once on the same token; records go to data_dir/../records-*.
+    Runs are numbered from ``run_base`` (labels must never repeat)."""
     env = child_env(data_dir)
     stats = KillStats()
     lock = threading.Lock()
@@ -157,7 +160,8 @@ def kill_cycles(lib: Path, data_dir: Path, cycles: int, seed: int,
     threads = [threading.Thread(
         target=_lane,
         args=(lib, env, record_path(data_dir, lane), lane, n,
-              random.Random(seed * 1000 + lane), stats, lock, delay_ms))
+              random.Random(seed * 1000 + lane), stats, lock, delay_ms,
+              run_base))
         for lane, n in enumerate(per_lane)]
     for t in threads:
         t.start()
