@@ -38,6 +38,7 @@ class Config:
     max_sessions: int = 1024           # per process, all slots
     max_objects_per_token: int = 100_000
     busy_timeout_ms: int = 5000
+    backup_max_age_days: int = 365     # craton-hsm restore refuses older
     source: Path | None = None         # the TOML file read, if any
 
 
@@ -64,6 +65,9 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "max_failures": _Key("max_login_failures", int, 1, 1000),
         "pbkdf2_iterations": _Key("pbkdf2_iterations", int,
                                   MIN_PBKDF2_ITERATIONS, 100_000_000),
+    },
+    "backup": {
+        "max_age_days": _Key("backup_max_age_days", int, 0, 36_500),
     },
     "limits": {
         "max_sessions": _Key("max_sessions", int, 1, 1_000_000),
