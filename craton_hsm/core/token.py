@@ -82,13 +82,14 @@ class Token:
                 self.handles.remove(self.objects.pop(uid).handle)
         for uid, rec in stored.items():
             old = self.objects.get(uid)
+            damage = rec.damage or _missing_secret(rec)
             if old is not None and old.sealed == rec.secret and \
-                    _public(old) == rec.attrs:
+                    _public(old) == rec.attrs and old.damage == damage:
                 continue
             handle = old.handle if old else self.handles.new_handle()
             obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
                       sealed=rec.secret)
-            obj.damage = rec.damage or _missing_secret(rec)
+            obj.damage = damage
             self.objects[uid] = obj
             self.handles.add(obj)
             if obj.damage is not None:
@@ -106,8 +107,14 @@ class Token:
             log.warning("slot %d: %s", self.slot_id, exc)
 
     def mark_synced(self) -> None:
-        """After our own write: the generation we now see is ours."""
-        self._generation = self.store.generation()
+        """After our own write: adopt the generation it committed, but
+        only if no other process wrote since our last sync.  Reading
+        ``generation()`` here instead would swallow a write another
+        process committed just after ours, and this process would not
+        see that change until some later write."""
+        start, end = self.store.last_write()
+        if start == self._generation:
+            self._generation = end
 
     @property
     def initialized(self) -> bool:

@@ -5,7 +5,10 @@ A slot's persistent state is its token record (PKCS#11 v3.0 section
 004 "Lockout") plus its token objects (section 4.4, CKA_TOKEN=TRUE).
 Secret attributes reach the store only sealed (core/vault.py).
 ``generation()`` lets each process notice that another process changed
-the slot, so it reloads only when needed.
+the slot, so it reloads only when needed; ``last_write()`` is the
+generation this process's latest write transaction started from and
+the one it committed, so a writer can tell whether another process
+wrote in between (then it must reload, not just adopt the number).
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ class SlotStore(Protocol):
     def delete_object(self, uid: str) -> bool: ...
     def count_objects(self) -> int: ...
     def generation(self) -> int: ...
+    def last_write(self) -> tuple[int, int]: ...
     def close(self) -> None: ...
 
 

@@ -24,6 +24,7 @@ class MemorySlotStore:
         self._state: TokenState | None = None
         self._objects: dict[str, StoredObject] = {}
         self._generation = 0
+        self._last_write = (0, 0)
 
     def __repr__(self) -> str:
         return f"<MemorySlotStore slot {self.slot_id}>"
@@ -39,12 +40,12 @@ class MemorySlotStore:
         with self._lock:
             self._objects.clear()
             self._state = copy.deepcopy(state)
-            self._generation += 1
+            self._bump()
 
     def save_state(self, state: TokenState) -> None:
         with self._lock:
             self._state = copy.deepcopy(state)
-            self._generation += 1
+            self._bump()
 
     def record_login(self, role: str, success: bool) -> int:
         with self._lock:
@@ -59,7 +60,7 @@ class MemorySlotStore:
                     st.so_failures = new
                 else:
                     st.user_failures = new
-                self._generation += 1
+                self._bump()
             return new
 
     def list_objects(self) -> list[StoredObject]:
@@ -77,13 +78,13 @@ class MemorySlotStore:
                 raise DeviceMemory(f"slot {self.slot_id}: token holds the "
                                    f"maximum of {self.max_objects} objects")
             self._objects[obj.uid] = copy.deepcopy(obj)
-            self._generation += 1
+            self._bump()
 
     def delete_object(self, uid: str) -> bool:
         with self._lock:
             if self._objects.pop(uid, None) is None:
                 return False
-            self._generation += 1
+            self._bump()
             return True
 
     def count_objects(self) -> int:
@@ -93,6 +94,14 @@ class MemorySlotStore:
     def generation(self) -> int:
         with self._lock:
             return self._generation
+
+    def last_write(self) -> tuple[int, int]:
+        with self._lock:
+            return self._last_write
+
+    def _bump(self) -> None:
+        self._last_write = (self._generation, self._generation + 1)
+        self._generation += 1
 
     def close(self) -> None:
         """Nothing to release; the data stays until the process ends."""

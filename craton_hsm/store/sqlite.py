@@ -79,6 +79,7 @@ class SqliteSlotStore:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._last_write = (0, 0)
 
     def __repr__(self) -> str:
         return f"<SqliteSlotStore {self.path}>"
@@ -161,11 +162,15 @@ class SqliteSlotStore:
         with self._guard() as conn:
             self._begin(conn)
             try:
+                start = _generation(conn)
                 before = conn.total_changes
                 yield conn
+                end = start
                 if conn.total_changes != before:
                     conn.execute("UPDATE generation SET value = value + 1")
+                    end = start + 1
                 conn.execute("COMMIT")
+                self._last_write = (start, end)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -217,6 +222,7 @@ class SqliteSlotStore:
             # so concurrent failures in two processes both count.
             self._begin(conn)
             try:
+                start = end = _generation(conn)
                 row = conn.execute(f"SELECT {column} FROM token").fetchone()
                 if row is None:
                     raise TokenNotRecognized(
@@ -225,7 +231,9 @@ class SqliteSlotStore:
                 if new != row[0]:
                     conn.execute(f"UPDATE token SET {column} = ?", (new,))
                     conn.execute("UPDATE generation SET value = value + 1")
+                    end = start + 1
                 conn.execute("COMMIT")
+                self._last_write = (start, end)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -275,14 +283,20 @@ class SqliteSlotStore:
 
     def generation(self) -> int:
         with self._guard() as conn:
-            return int(conn.execute(
-                "SELECT value FROM generation").fetchone()[0])
+            return _generation(conn)
+
+    def last_write(self) -> tuple[int, int]:
+        return self._last_write
 
     def close(self) -> None:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+
+
+def _generation(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT value FROM generation").fetchone()[0])
 
 
 def _object(path: Path, uid: Any, attrs: Any, secret: Any) -> StoredObject:

@@ -174,3 +174,22 @@ def test_pin_failures_and_lockout_are_shared_between_processes(
     rv, flags = b("token_flags", 0)
     assert flags & pin_flags == 0
     assert b("login", b.h, int(CKU.USER), "5678") == CKR.OK
+
+
+def test_own_write_does_not_hide_another_process_write(
+        procs: list[Proc]) -> None:
+    # B writes, then A writes without any call in between: A's write
+    # must not make A adopt B's generation as if it had seen B's object
+    # (the bug: A's find() kept missing "from-b" until a third write).
+    a, b = procs
+    expect_ok(b("create", b.h, "from-b")[0], "C_CreateObject in B")
+    expect_ok(a("create", a.h, "from-a")[0], "C_CreateObject in A")
+    found = a("find", a.h, "from-b")
+    assert found[0] == CKR.OK and len(found) == 2
+    assert a("read", a.h, found[1])[:2] == [CKR.OK, "from-b"]
+    # Same for a destroy racing a change in the other process.
+    expect_ok(b("set_label", b.h, b("find", b.h, "from-a")[1], "a-by-b"),
+              "C_SetAttributeValue in B")
+    expect_ok(a("destroy", a.h, found[1]), "C_DestroyObject in A")
+    assert a("find", a.h, "from-a") == [CKR.OK]
+    assert len(a("find", a.h, "a-by-b")) == 2
