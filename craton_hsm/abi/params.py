@@ -174,6 +174,28 @@ def _pbkd2(ffi: Any, p: Any, length: int) -> P.Pbkd2Params:
 
 # Upper bound on CK_PRF_DATA_PARAM entries; the spec defines four kinds.
 MAX_PRF_DATA = 64
+# CK_PRF_DATA_TYPE values (section 2.42.1).
+_ITERATION_VARIABLE, _OPTIONAL_COUNTER = 1, 2
+_DKM_LENGTH, _BYTE_ARRAY = 3, 4
+
+
+def _prf_value(ffi: Any, d: Any) -> bytes | P.CounterFormat | \
+        P.DkmLengthFormat:
+    kind = int(d.type)
+    if kind in (_ITERATION_VARIABLE, _OPTIONAL_COUNTER):
+        c = _struct(ffi, d.pValue, d.ulValueLen,
+                    "CK_SP800_108_COUNTER_FORMAT")
+        return P.CounterFormat(bool(c.bLittleEndian), int(c.ulWidthInBits))
+    if kind == _DKM_LENGTH:
+        k = _struct(ffi, d.pValue, d.ulValueLen,
+                    "CK_SP800_108_DKM_LENGTH_FORMAT")
+        return P.DkmLengthFormat(int(k.dkmLengthMethod),
+                                 bool(k.bLittleEndian),
+                                 int(k.ulWidthInBits))
+    if kind == _BYTE_ARRAY:
+        return copy(ffi, d.pValue, d.ulValueLen)
+    # CK_SP800_108_KEY_HANDLE (3.1) and unknown kinds.
+    raise MechanismParamInvalid(f"unsupported CK_PRF_DATA_TYPE {kind}")
 
 
 def _sp800_108(ffi: Any, p: Any, length: int) -> P.Sp800108Params:
@@ -183,9 +205,8 @@ def _sp800_108(ffi: Any, p: Any, length: int) -> P.Sp800108Params:
         raise MechanismParamInvalid("additional derived keys unsupported")
     if n > MAX_PRF_DATA or (n and _null(ffi, s.pDataParams)):
         raise MechanismParamInvalid("bad CK_PRF_DATA_PARAM array")
-    items = tuple(
-        P.PrfDataParam(int(d.type), copy(ffi, d.pValue, d.ulValueLen))
-        for d in (s.pDataParams[i] for i in range(n)))
+    items = tuple(P.PrfDataParam(int(d.type), _prf_value(ffi, d))
+                  for d in (s.pDataParams[i] for i in range(n)))
     return P.Sp800108Params(int(s.prfType), items)
 
 

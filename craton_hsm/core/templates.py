@@ -65,7 +65,8 @@ _CLASSES_FOR = {
     Op.GENERATE_PUBLIC: frozenset({CKO.PUBLIC_KEY}),
     Op.GENERATE_PRIVATE: frozenset({CKO.PRIVATE_KEY}),
     Op.UNWRAP: frozenset({CKO.SECRET_KEY, CKO.PRIVATE_KEY}),
-    Op.DERIVE: frozenset({CKO.SECRET_KEY, CKO.PRIVATE_KEY}),
+    # CKM_HKDF_DATA derives a data object (Current Mechanisms 2.43).
+    Op.DERIVE: frozenset({CKO.SECRET_KEY, CKO.PRIVATE_KEY, CKO.DATA}),
 }
 _DEFAULT_CLASS = {Op.GENERATE: CKO.SECRET_KEY,
                   Op.GENERATE_PUBLIC: CKO.PUBLIC_KEY,

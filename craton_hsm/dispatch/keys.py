@@ -6,19 +6,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from craton_hsm._generated_ck import CKO
+from craton_hsm._generated_ck import CKA, CKO
 from craton_hsm.core import attributes, templates
 from craton_hsm.dispatch.common import require_user, session
 from craton_hsm.dispatch.object import Pairs, store_new
-from craton_hsm.errors import MechanismInvalid
+from craton_hsm.errors import (
+    MechanismInvalid,
+    TemplateIncomplete,
+    TemplateInconsistent,
+)
 from craton_hsm.mechanisms.registry import MechSpec, Op, lookup
 
 
-def _key_type(spec: MechSpec) -> int:
-    # A generation mechanism makes exactly one key type (its registry row).
-    if len(spec.key_types) != 1:
+def _key_type(spec: MechSpec, tmpl: dict[int, Any] | None = None) -> int:
+    # A generation mechanism makes exactly one key type (its registry row),
+    # except CKM_PKCS5_PBKD2, whose row lists the types the template may
+    # name (Current Mechanisms 2.44.7).
+    if len(spec.key_types) == 1:
+        return next(iter(spec.key_types))
+    if tmpl is None or not spec.key_types:
         raise MechanismInvalid("not a key generation mechanism")
-    return next(iter(spec.key_types))
+    if CKA.KEY_TYPE not in tmpl:
+        raise TemplateIncomplete("CKA_KEY_TYPE missing")
+    if tmpl[CKA.KEY_TYPE] not in spec.key_types:
+        raise TemplateInconsistent("key type not made by this mechanism")
+    return int(tmpl[CKA.KEY_TYPE])
 
 
 def generate_key(h: int, mechanism: int, params: Any, pairs: Pairs) -> int:
@@ -31,7 +43,7 @@ def generate_key(h: int, mechanism: int, params: Any, pairs: Pairs) -> int:
     tmpl = attributes.parse_template(pairs)
     attrs = templates.build_object(
         templates.Op.GENERATE, tmpl, obj_class=int(CKO.SECRET_KEY),
-        key_type=_key_type(spec), mechanism=mechanism)
+        key_type=_key_type(spec, tmpl), mechanism=mechanism)
     material = factory(None, params).generate(tmpl)
     attrs.update(material)
     return store_new(s, attrs)

@@ -11,10 +11,11 @@ CKA_LOCAL false and the ALWAYS_SENSITIVE / NEVER_EXTRACTABLE rules).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from craton_hsm._generated_ck import CKA, CKK, CKO
+from craton_hsm._generated_ck import CKA, CKF, CKK, CKO
 from craton_hsm.core import attributes, templates
 from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import Out
@@ -28,11 +29,17 @@ from craton_hsm.errors import (
     KeyNotWrappable,
     KeyTypeInconsistent,
     KeyUnextractable,
+    MechanismParamInvalid,
     TemplateInconsistent,
     UnwrappingKeyHandleInvalid,
     UnwrappingKeyTypeInconsistent,
     WrappingKeyHandleInvalid,
     WrappingKeyTypeInconsistent,
+)
+from craton_hsm.mechanisms.params import (
+    HkdfParams,
+    ObjectHandleParam,
+    OtherKey,
 )
 from craton_hsm.mechanisms.registry import Op, lookup
 
@@ -119,6 +126,62 @@ def unwrap_key(h: int, mechanism: int, params: Any, h_unwrapping: int,
     return store_new(s, attrs)
 
 
+def _resolve(s: Any, params: Any) -> Any:
+    """Key handles inside mechanism parameters become key values here,
+    after the same visibility checks as any key: mechanisms never see
+    handles (CKM_CONCATENATE_BASE_AND_KEY, CKF_HKDF_SALT_KEY)."""
+    if isinstance(params, ObjectHandleParam):
+        other = _secret_key(s, params.handle)
+        a = other.attrs
+        return OtherKey(bytes(a[CKA.VALUE]),
+                        bool(a.get(CKA.SENSITIVE, True)),
+                        bool(a.get(CKA.EXTRACTABLE, False)),
+                        bool(a.get(CKA.ALWAYS_SENSITIVE, False)),
+                        bool(a.get(CKA.NEVER_EXTRACTABLE, False)))
+    if isinstance(params, HkdfParams) and params.extract and \
+            params.salt_type == CKF.HKDF_SALT_KEY:
+        salt = _secret_key(s, params.salt_key)
+        if salt.attrs.get(CKA.KEY_TYPE) not in (CKK.HKDF,
+                                                CKK.GENERIC_SECRET):
+            raise MechanismParamInvalid("salt key must be HKDF/generic")
+        return dataclasses.replace(params, salt=bytes(salt.attrs[CKA.VALUE]),
+                                   salt_key=0)
+    return params
+
+
+def _secret_key(s: Any, h: int) -> Obj:
+    try:
+        obj = key_of(s, h)
+    except KeyHandleInvalid:
+        raise MechanismParamInvalid(f"no key {h}") from None
+    if obj.attrs.get(CKA.CLASS) != CKO.SECRET_KEY or \
+            not isinstance(obj.attrs.get(CKA.VALUE), bytes):
+        raise MechanismParamInvalid(f"object {h} is not a secret key")
+    return obj
+
+
+def _protection(base: Mapping[int, Any], other: OtherKey | None,
+                tmpl: dict[int, Any]) -> Mapping[int, Any]:
+    """Section 2.43 (simple derivations): a sensitive / unextractable
+    original makes the derived key so; ALWAYS_SENSITIVE and
+    NEVER_EXTRACTABLE survive only if every original had them."""
+    sensitive = bool(base.get(CKA.SENSITIVE, True))
+    extractable = bool(base.get(CKA.EXTRACTABLE, False))
+    always = bool(base.get(CKA.ALWAYS_SENSITIVE, False))
+    never = bool(base.get(CKA.NEVER_EXTRACTABLE, False))
+    if other is not None:
+        sensitive = sensitive or other.sensitive
+        extractable = extractable and other.extractable
+        always = always and other.always_sensitive
+        never = never and other.never_extractable
+    if sensitive:
+        tmpl[CKA.SENSITIVE] = True
+    if not extractable:
+        tmpl[CKA.EXTRACTABLE] = False
+    return {**base, CKA.ALWAYS_SENSITIVE: always,
+            CKA.NEVER_EXTRACTABLE: never}
+
+
 def derive_key(h: int, mechanism: int, params: Any, h_base: int,
                pairs: Pairs) -> int:
     s = session(h)
@@ -129,9 +192,23 @@ def derive_key(h: int, mechanism: int, params: Any, h_base: int,
                     KeyTypeInconsistent)
     tmpl = attributes.parse_template(pairs)
     _merge(tmpl, base.attrs.get(CKA.DERIVE_TEMPLATE, {}))
-    tmpl.setdefault(CKA.CLASS, int(CKO.SECRET_KEY))
-    tmpl.setdefault(CKA.KEY_TYPE, int(CKK.GENERIC_SECRET))
-    material = factory(base, params).derive(tmpl)
+    op = factory(base, _resolve(s, params))
+    out_class = int(getattr(op, "object_class", CKO.SECRET_KEY))
+    tmpl.setdefault(CKA.CLASS, out_class)
+    if (tmpl[CKA.CLASS] == CKO.DATA) != (out_class == CKO.DATA):
+        raise TemplateInconsistent("class does not match the mechanism")
+    if out_class == CKO.SECRET_KEY:
+        tmpl.setdefault(CKA.KEY_TYPE, int(CKK.GENERIC_SECRET))
+    base_attrs: Mapping[int, Any] = base.attrs
+    if getattr(op, "inherits_protection", False):
+        base_attrs = _protection(base.attrs, getattr(op, "other", None),
+                                 tmpl)
+    material = op.derive(tmpl)
+    if out_class == CKO.DATA:
+        # HKDF_DATA: CKA_VALUE_LEN only sized the output; a data object
+        # has no such attribute.
+        tmpl.pop(CKA.VALUE_LEN, None)
     attrs = templates.build_object(
-        templates.Op.DERIVE, tmpl, material=material, base=base.attrs)
+        templates.Op.DERIVE, tmpl, material=material, base=base_attrs,
+        mechanism=mechanism)
     return store_new(s, attrs)

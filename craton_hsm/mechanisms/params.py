@@ -126,11 +126,30 @@ class Pbkd2Params:
 
 
 @dataclass(frozen=True)
+class CounterFormat:
+    """CK_SP800_108_COUNTER_FORMAT (section 2.42.1)."""
+
+    little_endian: bool
+    width_bits: int
+
+
+@dataclass(frozen=True)
+class DkmLengthFormat:
+    """CK_SP800_108_DKM_LENGTH_FORMAT (section 2.42.1)."""
+
+    method: int
+    little_endian: bool
+    width_bits: int
+
+
+@dataclass(frozen=True)
 class PrfDataParam:
-    """CK_PRF_DATA_PARAM (section 2.42.1), value copied out."""
+    """CK_PRF_DATA_PARAM (section 2.42.1), its pValue decoded by type:
+    a CounterFormat for ITERATION_VARIABLE / OPTIONAL_COUNTER, a
+    DkmLengthFormat for DKM_LENGTH, bytes for BYTE_ARRAY."""
 
     type: int
-    value: bytes
+    value: bytes | CounterFormat | DkmLengthFormat = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -150,3 +169,15 @@ class ObjectHandleParam:
     """CK_OBJECT_HANDLE parameter (CKM_CONCATENATE_BASE_AND_KEY)."""
 
     handle: int
+
+
+@dataclass(frozen=True)
+class OtherKey:
+    """An ObjectHandleParam after dispatch resolved it: the other key's
+    value and protection flags.  Mechanisms never see handles."""
+
+    value: bytes = field(repr=False)
+    sensitive: bool
+    extractable: bool
+    always_sensitive: bool
+    never_extractable: bool

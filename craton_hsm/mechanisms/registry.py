@@ -114,13 +114,14 @@ def _families() -> tuple[MechSpec, ...]:
         ecdh,
         eddsa,
         hmac,
+        kdf,
         rsa,
         wrap,
     )
 
     specs: list[MechSpec] = []
     for family in (digest, hmac, aes, cmac, aead, wrap, rsa, ec, ecdh,
-                   eddsa):
+                   eddsa, kdf):
         specs.extend(family.SPECS)
     return tuple(specs)
 

@@ -155,13 +155,31 @@ def test_derivation_structs(ffi: cffi.FFI) -> None:
 
 def test_sp800_108(ffi: cffi.FFI) -> None:
     data = buf(ffi, b"label")
-    items = ffi.new("CK_PRF_DATA_PARAM[1]",
-                    [{"type": 4, "pValue": data, "ulValueLen": 5}])
+    ctr = ffi.new("CK_SP800_108_COUNTER_FORMAT *",
+                  {"bLittleEndian": 0, "ulWidthInBits": 16})
+    dkm = ffi.new("CK_SP800_108_DKM_LENGTH_FORMAT *",
+                  {"dkmLengthMethod": 1, "bLittleEndian": 1,
+                   "ulWidthInBits": 32})
+    items = ffi.new("CK_PRF_DATA_PARAM[3]", [
+        {"type": 1, "pValue": ctr, "ulValueLen": ffi.sizeof(ctr[0])},
+        {"type": 4, "pValue": data, "ulValueLen": 5},
+        {"type": 3, "pValue": dkm, "ulValueLen": ffi.sizeof(dkm[0])}])
     s = ffi.new("CK_SP800_108_KDF_PARAMS *", {
-        "prfType": CKM.SHA256_HMAC, "ulNumberOfDataParams": 1,
+        "prfType": CKM.SHA256_HMAC, "ulNumberOfDataParams": 3,
         "pDataParams": items})
     assert decode(ParamKind.SP800_108, ffi, s, ffi.sizeof(s[0])) == \
-        P.Sp800108Params(CKM.SHA256_HMAC, (P.PrfDataParam(4, b"label"),))
+        P.Sp800108Params(CKM.SHA256_HMAC, (
+            P.PrfDataParam(1, P.CounterFormat(False, 16)),
+            P.PrfDataParam(4, b"label"),
+            P.PrfDataParam(3, P.DkmLengthFormat(1, True, 32))))
+    items[0].ulValueLen = 3          # not sizeof(CK_SP800_108_COUNTER_FORMAT)
+    with pytest.raises(MechanismParamInvalid):
+        decode(ParamKind.SP800_108, ffi, s, ffi.sizeof(s[0]))
+    items[0].ulValueLen = ffi.sizeof(ctr[0])
+    items[1].type = 5                # CK_SP800_108_KEY_HANDLE (3.1)
+    with pytest.raises(MechanismParamInvalid):
+        decode(ParamKind.SP800_108, ffi, s, ffi.sizeof(s[0]))
+    items[1].type = 4
     s.ulAdditionalDerivedKeys = 1
     with pytest.raises(MechanismParamInvalid):
         decode(ParamKind.SP800_108, ffi, s, ffi.sizeof(s[0]))
