@@ -1,5 +1,5 @@
-"""Elliptic-curve adapters: ECDSA over NIST prime curves and secp256k1
-(FIPS 186-5 section 6, SEC 1) and EdDSA (RFC 8032, FIPS 186-5 section 7).
+"""Elliptic-curve adapters: ECDSA over NIST prime curves, secp256k1 and
+the Brainpool curves (FIPS 186-5 section 6, SEC 1, RFC 5639) and EdDSA (RFC 8032, FIPS 186-5 section 7).
 
 ECDSA signs a caller-supplied hash of any length: OpenSSL truncates it
 to the group order's bit length as FIPS 186-5 section 6.4.1 requires.
@@ -27,10 +27,14 @@ from cryptography.hazmat.primitives.serialization import (
 from craton_hsm.errors import KeyTypeInconsistent, SignatureInvalid
 
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
+    "secp224r1": ec.SECP224R1,
     "secp256r1": ec.SECP256R1,
     "secp384r1": ec.SECP384R1,
     "secp521r1": ec.SECP521R1,
     "secp256k1": ec.SECP256K1,
+    "brainpoolP256r1": ec.BrainpoolP256R1,
+    "brainpoolP384r1": ec.BrainpoolP384R1,
+    "brainpoolP512r1": ec.BrainpoolP512R1,
 }
 
 EcPrivateKey = ec.EllipticCurvePrivateKey

@@ -1,13 +1,26 @@
-"""ECDH shared secrets (SP 800-56A rev. 3 section 5.7.1.2) and the
-ANSI X9.63 key derivation function (SP 800-56A / SEC 1 section 3.6.1)."""
+"""ECDH shared secrets (SP 800-56A rev. 3 section 5.7.1.2), X25519 and
+X448 (RFC 7748) and the ANSI X9.63 key derivation function (SP 800-56A /
+SEC 1 section 3.6.1)."""
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+from collections.abc import Callable
 
-from craton_hsm.errors import DomainParamsInvalid
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from craton_hsm.errors import (
+    DomainParamsInvalid,
+    KeyTypeInconsistent,
+    MechanismParamInvalid,
+)
 
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha1": hashes.SHA1, "sha224": hashes.SHA224, "sha256": hashes.SHA256,
@@ -29,3 +42,45 @@ def x963(hash_name: str, secret: bytes, length: int,
     kdf = X963KDF(algorithm=_HASHES[hash_name](), length=length,
                   sharedinfo=shared_info or None)
     return kdf.derive(secret)
+
+
+# -- X25519 and X448 (RFC 7748) ---------------------------------------------
+
+XPrivateKey = x25519.X25519PrivateKey | x448.X448PrivateKey
+
+_X_GENERATE: dict[str, Callable[[], XPrivateKey]] = {
+    "x25519": x25519.X25519PrivateKey.generate,
+    "x448": x448.X448PrivateKey.generate,
+}
+
+
+def generate_x(curve: str) -> tuple[bytes, bytes]:
+    """(raw private key, raw public u-coordinate), both little-endian
+    byte strings as RFC 7748 section 5 defines them."""
+    key = _X_GENERATE[curve]()
+    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return raw, pub
+
+
+def load_x_private(curve: str, raw: bytes) -> XPrivateKey:
+    try:
+        if curve == "x25519":
+            return x25519.X25519PrivateKey.from_private_bytes(raw)
+        return x448.X448PrivateKey.from_private_bytes(raw)
+    except (ValueError, TypeError):
+        raise KeyTypeInconsistent("invalid Montgomery private key") from None
+
+
+def x_shared_secret(private: XPrivateKey, peer: bytes) -> bytes:
+    """RFC 7748 section 6: the u-coordinate of the product.  A peer key
+    of the wrong length, or one of small order (all-zero result, which
+    section 6.1 says to check for), is refused."""
+    try:
+        if isinstance(private, x25519.X25519PrivateKey):
+            return private.exchange(
+                x25519.X25519PublicKey.from_public_bytes(peer))
+        return private.exchange(x448.X448PublicKey.from_public_bytes(peer))
+    except ValueError:
+        raise MechanismParamInvalid(
+            "peer public value invalid or of small order") from None

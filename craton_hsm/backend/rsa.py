@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.bindings._rust import openssl as rust_openssl
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
 from craton_hsm.backend.hashes import algorithm
@@ -39,7 +40,17 @@ class Numbers:
 
 
 def generate(bits: int, e: int) -> Numbers:
-    key = rsa.generate_private_key(public_exponent=e, key_size=bits)
+    """A fresh key with public exponent ``e`` (odd, 3 <= e < 2**32).
+
+    pyca's public ``generate_private_key`` refuses every exponent but 3
+    and 65537 as a policy choice; PKCS#11 lets the caller choose
+    (section 2.1.5), so other exponents go straight to the OpenSSL
+    binding pyca itself calls after that check (RSA_generate_key_ex
+    takes any odd e >= 3; the binding takes a 32-bit one)."""
+    if e in (3, 65537):
+        key = rsa.generate_private_key(public_exponent=e, key_size=bits)
+    else:
+        key = rust_openssl.rsa.generate_private_key(e, bits)
     pn = key.private_numbers()
     return Numbers(pn.public_numbers.n, pn.public_numbers.e, pn.d, pn.p,
                    pn.q, pn.dmp1, pn.dmq1, pn.iqmp)
@@ -89,6 +100,16 @@ def verify_pkcs1(key: PublicKey, signature: bytes, data: bytes,
     try:
         key.verify(signature, data, padding.PKCS1v15(),
                    _hash_arg(hash_name))  # type: ignore[arg-type]
+    except InvalidSignature:
+        raise SignatureInvalid("RSA signature invalid") from None
+
+
+def recover_pkcs1(key: PublicKey, signature: bytes) -> bytes:
+    """The data inside an EMSA-PKCS1-v1_5 type-1 block (C_VerifyRecover
+    with CKM_RSA_PKCS); a bad block is CKR_SIGNATURE_INVALID."""
+    try:
+        return key.recover_data_from_signature(signature, padding.PKCS1v15(),
+                                               None)
     except InvalidSignature:
         raise SignatureInvalid("RSA signature invalid") from None
 

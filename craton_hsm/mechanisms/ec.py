@@ -1,6 +1,6 @@
 """ECDSA mechanisms (PKCS#11 v3.0 section 2.3): CKM_EC_KEY_PAIR_GEN,
-CKM_ECDSA and CKM_ECDSA_SHA1..SHA512 over P-256, P-384, P-521 and
-secp256k1.  Signatures are r || s, each the length of the group order
+CKM_ECDSA, CKM_ECDSA_SHA1..SHA512 and CKM_ECDSA_SHA3_224..512 over
+P-224, P-256, P-384, P-521, secp256k1 and brainpoolP256r1/384r1/512r1.  Signatures are r || s, each the length of the group order
 (section 2.3.1), not DER."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from craton_hsm.errors import DataLenRange, TemplateIncomplete
 from craton_hsm.mechanisms.checks import attr_bytes, keyed, no_params
 from craton_hsm.mechanisms.ec_curves import (
     Curve,
+    Family,
     curve_of,
     unwrap_point,
     wrap_point,
@@ -22,7 +23,7 @@ from craton_hsm.mechanisms.registry import Factory, KeyLike, MechSpec, Op
 from craton_hsm.mechanisms.signing import HashSign, HashVerify
 
 KEY_TYPES = frozenset({CKK.EC})
-KEY_BITS = (256, 521)
+KEY_BITS = (224, 521)   # field sizes: P-224 .. P-521
 EC_FLAGS = CKF.EC_F_P | CKF.EC_NAMEDCURVE | CKF.EC_UNCOMPRESS
 
 
@@ -35,7 +36,7 @@ def private_key(key: KeyLike | None) -> tuple[Curve, backend.EcPrivateKey]:
     k = keyed(key, KEY_TYPES)
     cached = k.cache.get("ec_priv")
     if cached is None:
-        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), edwards=False)
+        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), Family.WEIERSTRASS)
         scalar = int.from_bytes(attr_bytes(k, CKA.VALUE), "big")
         cached = (curve, backend.load_private(curve.name, scalar))
         k.cache["ec_priv"] = cached
@@ -46,7 +47,7 @@ def public_key(key: KeyLike | None) -> tuple[Curve, backend.EcPublicKey]:
     k = keyed(key, KEY_TYPES)
     cached = k.cache.get("ec_pub")
     if cached is None:
-        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), edwards=False)
+        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), Family.WEIERSTRASS)
         point = unwrap_point(curve, attr_bytes(k, CKA.EC_POINT))
         cached = (curve, backend.load_public(curve.name, point))
         k.cache["ec_pub"] = cached
@@ -89,7 +90,7 @@ class EcKeyPairGenerator:
         params = pub_template.get(CKA.EC_PARAMS)
         if params is None:
             raise TemplateIncomplete("CKA_EC_PARAMS missing")
-        curve = curve_of(params, edwards=False)
+        curve = curve_of(params, Family.WEIERSTRASS)
         scalar, point = backend.generate(curve.name)
         params = bytes(params)
         pub: dict[int, Any] = {CKA.EC_PARAMS: params,
@@ -127,4 +128,9 @@ SPECS: tuple[MechSpec, ...] = (
     _row(CKM.ECDSA_SHA256, "sha256", True),
     _row(CKM.ECDSA_SHA384, "sha384", True),
     _row(CKM.ECDSA_SHA512, "sha512", True),
+    # FIPS 186-5 section 6.4 allows the SHA-3 family (FIPS 202).
+    _row(CKM.ECDSA_SHA3_224, "sha3_224", True),
+    _row(CKM.ECDSA_SHA3_256, "sha3_256", True),
+    _row(CKM.ECDSA_SHA3_384, "sha3_384", True),
+    _row(CKM.ECDSA_SHA3_512, "sha3_512", True),
 )

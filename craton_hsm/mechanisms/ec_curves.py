@@ -1,5 +1,6 @@
 """Named curves and the DER forms of CKA_EC_PARAMS and CKA_EC_POINT
-(PKCS#11 v3.0 sections 2.3.3-2.3.6, 2.3.10; X9.62 / RFC 5480, RFC 8410).
+(PKCS#11 v3.0 sections 2.3.3-2.3.8, 2.3.10; X9.62 / RFC 5480, RFC 5639,
+RFC 8410).
 
 CKA_EC_PARAMS is accepted as the DER OID of a named curve or, as v3.0
 allows, the DER PrintableString curve name (OpenSC sends
@@ -9,6 +10,7 @@ default curve.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from asn1crypto import core  # type: ignore[import-untyped]
@@ -16,33 +18,60 @@ from asn1crypto import core  # type: ignore[import-untyped]
 from craton_hsm.errors import CurveNotSupported
 
 
+class Family(enum.Enum):
+    """Which key type a curve belongs to (CKK_EC, CKK_EC_EDWARDS,
+    CKK_EC_MONTGOMERY)."""
+
+    WEIERSTRASS = "weierstrass"
+    EDWARDS = "edwards"
+    MONTGOMERY = "montgomery"
+
+
 @dataclass(frozen=True)
 class Curve:
     name: str          # backend name
     bits: int          # field size, the CK_MECHANISM_INFO unit
-    size: int          # bytes of one coordinate / scalar / Edwards key
-    edwards: bool
+    size: int          # bytes of one coordinate / scalar / raw key
+    family: Family = Family.WEIERSTRASS
+
+    @property
+    def edwards(self) -> bool:
+        return self.family is Family.EDWARDS
 
     def point_lengths(self) -> frozenset[int]:
-        if self.edwards:
+        if self.family is not Family.WEIERSTRASS:
             return frozenset({self.size})
         return frozenset({1 + 2 * self.size, 1 + self.size})
 
 
-P256 = Curve("secp256r1", 256, 32, False)
-P384 = Curve("secp384r1", 384, 48, False)
-P521 = Curve("secp521r1", 521, 66, False)
-K256 = Curve("secp256k1", 256, 32, False)
-ED25519 = Curve("ed25519", 255, 32, True)
-ED448 = Curve("ed448", 448, 57, True)
+P224 = Curve("secp224r1", 224, 28)
+P256 = Curve("secp256r1", 256, 32)
+P384 = Curve("secp384r1", 384, 48)
+P521 = Curve("secp521r1", 521, 66)
+K256 = Curve("secp256k1", 256, 32)
+BP256 = Curve("brainpoolP256r1", 256, 32)
+BP384 = Curve("brainpoolP384r1", 384, 48)
+BP512 = Curve("brainpoolP512r1", 512, 64)
+ED25519 = Curve("ed25519", 255, 32, Family.EDWARDS)
+ED448 = Curve("ed448", 448, 57, Family.EDWARDS)
+X25519 = Curve("x25519", 255, 32, Family.MONTGOMERY)
+X448 = Curve("x448", 448, 56, Family.MONTGOMERY)
 
 _NAMES: tuple[tuple[Curve, str, tuple[str, ...]], ...] = (
+    (P224, "1.3.132.0.33", ("secp224r1", "P-224")),
     (P256, "1.2.840.10045.3.1.7", ("prime256v1", "secp256r1", "P-256")),
     (P384, "1.3.132.0.34", ("secp384r1", "P-384")),
     (P521, "1.3.132.0.35", ("secp521r1", "P-521")),
     (K256, "1.3.132.0.10", ("secp256k1",)),
+    # RFC 5639 section 4.1.
+    (BP256, "1.3.36.3.3.2.8.1.1.7", ("brainpoolP256r1",)),
+    (BP384, "1.3.36.3.3.2.8.1.1.11", ("brainpoolP384r1",)),
+    (BP512, "1.3.36.3.3.2.8.1.1.13", ("brainpoolP512r1",)),
     (ED25519, "1.3.101.112", ("edwards25519", "Ed25519")),
     (ED448, "1.3.101.113", ("edwards448", "Ed448")),
+    # RFC 8410 section 3; v3.0 section 2.3.7 names "curve25519"/"curve448".
+    (X25519, "1.3.101.110", ("curve25519", "X25519")),
+    (X448, "1.3.101.111", ("curve448", "X448")),
 )
 
 
@@ -58,18 +87,20 @@ def _encodings() -> dict[bytes, Curve]:
 _BY_ENCODING = _encodings()
 
 
-def curve_of(ec_params: object, edwards: bool) -> Curve:
-    """The curve named by CKA_EC_PARAMS; exact DER match only."""
+def curve_of(ec_params: object, family: Family) -> Curve:
+    """The curve named by CKA_EC_PARAMS; exact DER match only, and only
+    a curve of the key type's family."""
     curve = None
     if isinstance(ec_params, (bytes, bytearray)):
         curve = _BY_ENCODING.get(bytes(ec_params))
-    if curve is None or curve.edwards != edwards:
+    if curve is None or curve.family is not family:
         raise CurveNotSupported("unsupported CKA_EC_PARAMS")
     return curve
 
 
 def wrap_point(point: bytes) -> bytes:
-    """CKA_EC_POINT is the DER OCTET STRING of the point (X9.62)."""
+    """CKA_EC_POINT is the DER OCTET STRING of the point (X9.62); the
+    Edwards and Montgomery public keys are wrapped the same way."""
     return bytes(core.OctetString(point).dump())
 
 

@@ -17,6 +17,7 @@ from craton_hsm.errors import MechanismParamInvalid, TemplateIncomplete
 from craton_hsm.mechanisms.checks import attr_bytes, keyed, no_params
 from craton_hsm.mechanisms.ec_curves import (
     Curve,
+    Family,
     curve_of,
     unwrap_point,
     wrap_point,
@@ -47,7 +48,7 @@ def _sign(key: KeyLike | None, params: object) -> HashSign:
     k = keyed(key, KEY_TYPES)
     cached = k.cache.get("ed_priv")
     if cached is None:
-        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), edwards=True)
+        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), Family.EDWARDS)
         raw = attr_bytes(k, CKA.VALUE)
         cached = (curve, backend.load_ed_private(curve.name, raw))
         k.cache["ed_priv"] = cached
@@ -61,7 +62,7 @@ def _verify(key: KeyLike | None, params: object) -> HashVerify:
     k = keyed(key, KEY_TYPES)
     cached = k.cache.get("ed_pub")
     if cached is None:
-        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), edwards=True)
+        curve = curve_of(k.attrs.get(CKA.EC_PARAMS), Family.EDWARDS)
         raw = unwrap_point(curve, attr_bytes(k, CKA.EC_POINT))
         cached = (curve, backend.load_ed_public(curve.name, raw))
         k.cache["ed_pub"] = cached
@@ -80,7 +81,7 @@ class EdwardsKeyPairGenerator:
         params = pub_template.get(CKA.EC_PARAMS)
         if params is None:
             raise TemplateIncomplete("CKA_EC_PARAMS missing")
-        curve: Curve = curve_of(params, edwards=True)
+        curve: Curve = curve_of(params, Family.EDWARDS)
         raw, pub_raw = backend.generate_ed(curve.name)
         params = bytes(params)
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},

@@ -20,9 +20,12 @@ DIGEST_NAMES: dict[int, str] = {
     CKM.SHA3_512: "sha3_512",
 }
 
-# SHA-1/SHA-2 only: OpenSSL's OAEP and PSS padding stop there.
+# SHA-1/SHA-2: the OAEP hashes offered (the issue asks for no more).
 SHA2_FAMILY = frozenset(
     {CKM.SHA_1, CKM.SHA224, CKM.SHA256, CKM.SHA384, CKM.SHA512})
+# PSS hashes: SHA-1/SHA-2 and SHA-3 (FIPS 186-5 section 5.4, OpenSSL 3).
+PSS_HASHES = SHA2_FAMILY | frozenset(
+    {CKM.SHA3_224, CKM.SHA3_256, CKM.SHA3_384, CKM.SHA3_512})
 
 MGF1_NAMES: dict[int, str] = {
     CKG.MGF1_SHA1: "sha1",
@@ -30,6 +33,10 @@ MGF1_NAMES: dict[int, str] = {
     CKG.MGF1_SHA256: "sha256",
     CKG.MGF1_SHA384: "sha384",
     CKG.MGF1_SHA512: "sha512",
+    CKG.MGF1_SHA3_224: "sha3_224",
+    CKG.MGF1_SHA3_256: "sha3_256",
+    CKG.MGF1_SHA3_384: "sha3_384",
+    CKG.MGF1_SHA3_512: "sha3_512",
 }
 
 
@@ -40,8 +47,17 @@ def sha2_name(hash_alg: int) -> str:
     return DIGEST_NAMES[hash_alg]
 
 
-def mgf_name(mgf: int) -> str:
-    try:
-        return MGF1_NAMES[mgf]
-    except KeyError:
-        raise MechanismParamInvalid("unsupported MGF") from None
+def pss_hash_name(hash_alg: int) -> str:
+    """Backend name of a CK_RSA_PKCS_PSS_PARAMS hashAlg."""
+    if hash_alg not in PSS_HASHES:
+        raise MechanismParamInvalid("unsupported hashAlg")
+    return DIGEST_NAMES[hash_alg]
+
+
+def mgf_name(mgf: int, sha3: bool = False) -> str:
+    """Backend name of a CKG_MGF1_* value; the SHA-3 ones only where the
+    mechanism offers SHA-3 (PSS, not OAEP)."""
+    name = MGF1_NAMES.get(mgf)
+    if name is None or (name.startswith("sha3") and not sha3):
+        raise MechanismParamInvalid("unsupported MGF")
+    return name

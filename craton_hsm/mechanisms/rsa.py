@@ -1,5 +1,6 @@
 """RSA mechanisms (PKCS#11 v3.0 section 2.1): key pair generation,
-PKCS#1 v1.5 (raw and with SHA-1/SHA-2), PSS and OAEP.  CKM_RSA_X_509 is
+PKCS#1 v1.5 (raw, with SHA-1/SHA-2/SHA-3, and C_SignRecover /
+C_VerifyRecover for CKM_RSA_PKCS), PSS (SHA-1/2/3) and OAEP.  CKM_RSA_X_509 is
 deliberately absent: the backend has no constant-time raw RSA."""
 
 from __future__ import annotations
@@ -15,9 +16,14 @@ from craton_hsm.errors import (
     EncryptedDataLenRange,
     KeySizeRange,
     MechanismParamInvalid,
+    SignatureLenRange,
 )
 from craton_hsm.mechanisms.checks import no_params, params_of
-from craton_hsm.mechanisms.hashnames import mgf_name, sha2_name
+from craton_hsm.mechanisms.hashnames import (
+    mgf_name,
+    pss_hash_name,
+    sha2_name,
+)
 from craton_hsm.mechanisms.params import RsaOaepParams, RsaPssParams
 from craton_hsm.mechanisms.registry import (
     Factory,
@@ -80,6 +86,29 @@ def _pkcs1_factory(hash_name: str | None, verify: bool) -> Factory:
     return make
 
 
+# -- C_VerifyRecover (section 2.1.6: CKM_RSA_PKCS "sign with recovery")
+
+class RsaRecover:
+    """Single-part: the signature in, the recovered data out."""
+
+    def __init__(self, pub: backend.PublicKey) -> None:
+        self._pub = pub
+        self._k = modulus_bytes(pub)
+
+    def one_shot_size(self, n: int) -> int:
+        return self._k - PKCS1_OVERHEAD
+
+    def one_shot(self, signature: bytes) -> bytes:
+        if len(signature) != self._k:
+            raise SignatureLenRange("signature length wrong for key")
+        return backend.recover_pkcs1(self._pub, signature)
+
+
+def _verify_recover(key: KeyLike | None, params: object) -> RsaRecover:
+    no_params(params)
+    return RsaRecover(public_key(key))
+
+
 # -- PSS (section 2.1.9, 2.1.16) ---------------------------------------------
 
 def _pss_setup(params: object, bits: int,
@@ -87,7 +116,7 @@ def _pss_setup(params: object, bits: int,
     p = params_of(params, RsaPssParams)
     if fixed_hash is not None and p.hash_alg != fixed_hash:
         raise MechanismParamInvalid("hashAlg differs from the mechanism's")
-    name, mgf = sha2_name(p.hash_alg), mgf_name(p.mgf)
+    name, mgf = pss_hash_name(p.hash_alg), mgf_name(p.mgf, sha3=True)
     em_len = (bits - 1 + 7) // 8
     if p.s_len > em_len - digest_size(name) - 2:
         raise MechanismParamInvalid("sLen too large for the modulus")
@@ -199,6 +228,7 @@ def _oaep(encrypt: bool) -> Factory:
 # -- Registry rows -----------------------------------------------------------
 
 SIGN = CKF.SIGN | CKF.VERIFY
+RECOVER = CKF.SIGN_RECOVER | CKF.VERIFY_RECOVER
 # Key transport by encryption (spec 2.1.6, 2.1.8): wrap and unwrap too.
 CRYPT = CKF.ENCRYPT | CKF.DECRYPT | CKF.WRAP | CKF.UNWRAP
 SIGN_OPS = frozenset({Op.SIGN, Op.VERIFY})
@@ -214,6 +244,15 @@ _HASHED = (
      True),
     (CKM.SHA512_RSA_PKCS, CKM.SHA512_RSA_PKCS_PSS, CKM.SHA512, "sha512",
      True),
+    # FIPS 186-5 section 5.4 allows the SHA-3 family.
+    (CKM.SHA3_224_RSA_PKCS, CKM.SHA3_224_RSA_PKCS_PSS, CKM.SHA3_224,
+     "sha3_224", True),
+    (CKM.SHA3_256_RSA_PKCS, CKM.SHA3_256_RSA_PKCS_PSS, CKM.SHA3_256,
+     "sha3_256", True),
+    (CKM.SHA3_384_RSA_PKCS, CKM.SHA3_384_RSA_PKCS_PSS, CKM.SHA3_384,
+     "sha3_384", True),
+    (CKM.SHA3_512_RSA_PKCS, CKM.SHA3_512_RSA_PKCS_PSS, CKM.SHA3_512,
+     "sha3_512", True),
 )
 
 
@@ -245,9 +284,12 @@ SPECS: tuple[MechSpec, ...] = (
              approved=True, ops={Op.GENERATE_KEY_PAIR: keypair_generator}),
     # One approval column per mechanism: PKCS#1 v1.5 encryption is not
     # approved (SP 800-131A Rev.2 section 6), so neither is CKM_RSA_PKCS.
-    _row(CKM.RSA_PKCS, SIGN | CRYPT, {
+    _row(CKM.RSA_PKCS, SIGN | RECOVER | CRYPT, {
         Op.SIGN: _pkcs1_factory(None, False),
         Op.VERIFY: _pkcs1_factory(None, True),
+        # Sign-with-recovery is the same EMSA-PKCS1-v1_5 type-1 block.
+        Op.SIGN_RECOVER: _pkcs1_factory(None, False),
+        Op.VERIFY_RECOVER: _verify_recover,
         Op.ENCRYPT: _pkcs1_encrypt, Op.DECRYPT: _pkcs1_decrypt,
         **by_encryption(_pkcs1_encrypt, _pkcs1_decrypt)}, False),
     _row(CKM.RSA_PKCS_PSS, SIGN, {

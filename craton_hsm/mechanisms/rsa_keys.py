@@ -24,12 +24,19 @@ from craton_hsm.mechanisms.checks import (
 from craton_hsm.mechanisms.registry import KeyLike
 
 KEY_TYPES = frozenset({CKK.RSA})
-GEN_BITS = (1024, 4096)
+GEN_BITS = (1024, 8192)
 OP_BITS = (1024, 16384)
 F4 = 65537
-# FIPS 186-5 section A.1.1: 2**16 < e; OpenSSL's generator accepts only
-# 65537 in that range.
-GEN_EXPONENTS = frozenset({F4})
+# Section 2.1.5: the exponent comes from the template.  Any odd e >= 3
+# is honoured up to the backend's 32-bit limit; FIPS 186-5 section
+# A.1.1 wants 2**16 < e < 2**256, which the FIPS gate must enforce.
+MAX_EXPONENT_BITS = 32
+
+
+def _check_exponent(e: int) -> None:
+    if e < 3 or e % 2 == 0 or e.bit_length() > MAX_EXPONENT_BITS:
+        raise AttributeValueInvalid(
+            "CKA_PUBLIC_EXPONENT must be odd, >= 3 and < 2**32")
 
 
 def _int(key: KeyLike, attr: int) -> int:
@@ -85,8 +92,7 @@ class RsaKeyPairGenerator:
         in_range(bits, GEN_BITS, "CKA_MODULUS_BITS")
         raw_e = pub_template.get(CKA.PUBLIC_EXPONENT)
         e = int.from_bytes(bytes(raw_e), "big") if raw_e else F4
-        if e not in GEN_EXPONENTS:
-            raise AttributeValueInvalid("unsupported public exponent")
+        _check_exponent(e)
         num = backend.generate(bits, e)
         pub: dict[int, Any] = {
             CKA.MODULUS: _be(num.n), CKA.PUBLIC_EXPONENT: _be(num.e)}

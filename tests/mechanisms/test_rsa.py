@@ -68,9 +68,94 @@ def test_keygen_attrs(pair: tuple[FakeKey, FakeKey]) -> None:
         gen.generate({}, {})
     with pytest.raises(KeySizeRange):
         gen.generate({CKA.MODULUS_BITS: 512}, {})
-    with pytest.raises(AttributeValueInvalid):
-        gen.generate({CKA.MODULUS_BITS: 2048, CKA.PUBLIC_EXPONENT: b"\x03"},
-                     {})
+    with pytest.raises(KeySizeRange):
+        gen.generate({CKA.MODULUS_BITS: 8193}, {})
+    for bad in (b"\x04", b"\x01", b"\x01\x00\x00", b"\x01" * 5):
+        with pytest.raises(AttributeValueInvalid):
+            gen.generate({CKA.MODULUS_BITS: 1024, CKA.PUBLIC_EXPONENT: bad},
+                         {})
+
+
+@pytest.mark.parametrize("e", [3, 17, 65537, 65539, 2**32 - 1])
+def test_keygen_honours_public_exponent(e: int) -> None:
+    gen = REGISTRY[CKM.RSA_PKCS_KEY_PAIR_GEN].factory(
+        Op.GENERATE_KEY_PAIR)(None, None)
+    raw = e.to_bytes((e.bit_length() + 7) // 8, "big")
+    pub, priv = gen.generate({CKA.MODULUS_BITS: 1024,
+                              CKA.PUBLIC_EXPONENT: raw}, {})
+    assert pub[CKA.PUBLIC_EXPONENT] == raw
+    n = int.from_bytes(pub[CKA.MODULUS], "big")
+    assert n.bit_length() == 1024
+    d = int.from_bytes(priv[CKA.PRIVATE_EXPONENT], "big")
+    assert pow(pow(12345, e, n), d, n) == 12345
+    pubk = FakeKey({CKA.KEY_TYPE: CKK.RSA, **pub})
+    privk = FakeKey({CKA.KEY_TYPE: CKK.RSA, **priv})
+    sig = run(CKM.SHA256_RSA_PKCS, Op.SIGN, privk).sign(b"m")
+    ref_pub(pubk).verify(sig, b"m", padding.PKCS1v15(), hashes.SHA256())
+
+
+SHA3 = [(CKM.SHA3_224_RSA_PKCS, CKM.SHA3_224_RSA_PKCS_PSS, CKM.SHA3_224,
+         CKG.MGF1_SHA3_224, hashes.SHA3_224),
+        (CKM.SHA3_256_RSA_PKCS, CKM.SHA3_256_RSA_PKCS_PSS, CKM.SHA3_256,
+         CKG.MGF1_SHA3_256, hashes.SHA3_256),
+        (CKM.SHA3_384_RSA_PKCS, CKM.SHA3_384_RSA_PKCS_PSS, CKM.SHA3_384,
+         CKG.MGF1_SHA3_384, hashes.SHA3_384),
+        (CKM.SHA3_512_RSA_PKCS, CKM.SHA3_512_RSA_PKCS_PSS, CKM.SHA3_512,
+         CKG.MGF1_SHA3_512, hashes.SHA3_512)]
+
+
+@pytest.mark.parametrize("pkcs,pss,hmech,mgf,alg", SHA3,
+                         ids=[CKM(r[0]).name for r in SHA3])
+def test_sha3_pkcs1_and_pss(pair: tuple[FakeKey, FakeKey], pkcs: int,
+                            pss: int, hmech: int, mgf: int,
+                            alg: Any) -> None:
+    pub, priv = pair
+    signer = run(pkcs, Op.SIGN, priv)
+    signer.update(b"hello ")
+    sig = signer.sign(b"world")
+    ref_pub(pub).verify(sig, b"hello world", padding.PKCS1v15(), alg())
+    run(pkcs, Op.VERIFY, pub).verify(b"hello world", sig)
+    with pytest.raises(SignatureInvalid):
+        run(pkcs, Op.VERIFY, pub).verify(b"hello World", sig)
+    params = RsaPssParams(hmech, mgf, alg.digest_size)
+    sig = run(pss, Op.SIGN, priv, params).sign(b"msg")
+    ref_pub(pub).verify(sig, b"msg", padding.PSS(padding.MGF1(alg()),
+                                                 alg.digest_size), alg())
+    run(pss, Op.VERIFY, pub, params).verify(b"msg", sig)
+    digest = hashlib.new(alg.name, b"msg").digest()
+    raw = run(CKM.RSA_PKCS_PSS, Op.SIGN, priv, params).sign(digest)
+    run(pss, Op.VERIFY, pub, params).verify(b"msg", raw)
+    # hashAlg must match the combined mechanism's hash.
+    with pytest.raises(MechanismParamInvalid):
+        run(pss, Op.SIGN, priv, RsaPssParams(CKM.SHA256, mgf, 32))
+
+
+def test_oaep_refuses_sha3_mgf(pair: tuple[FakeKey, FakeKey]) -> None:
+    with pytest.raises(MechanismParamInvalid):
+        run(CKM.RSA_PKCS_OAEP, Op.ENCRYPT, pair[0], RsaOaepParams(
+            CKM.SHA256, CKG.MGF1_SHA3_256, CKZ.DATA_SPECIFIED))
+
+
+def test_sign_and_verify_recover(pair: tuple[FakeKey, FakeKey]) -> None:
+    pub, priv = pair
+    signer = run(CKM.RSA_PKCS, Op.SIGN_RECOVER, priv)
+    sig = signer.sign(b"recover me")
+    assert len(sig) == signer.size == 256
+    # Same block as CKM_RSA_PKCS C_Sign (EMSA-PKCS1-v1_5 type 1).
+    assert sig == run(CKM.RSA_PKCS, Op.SIGN, priv).sign(b"recover me")
+    rec = run(CKM.RSA_PKCS, Op.VERIFY_RECOVER, pub)
+    assert rec.one_shot_size(256) == 245
+    assert rec.one_shot(sig) == b"recover me"
+    assert ref_pub(pub).recover_data_from_signature(
+        sig, padding.PKCS1v15(), None) == b"recover me"
+    bad = bytearray(sig)
+    bad[-1] ^= 1
+    with pytest.raises(SignatureInvalid):
+        run(CKM.RSA_PKCS, Op.VERIFY_RECOVER, pub).one_shot(bytes(bad))
+    with pytest.raises(SignatureLenRange):
+        run(CKM.RSA_PKCS, Op.VERIFY_RECOVER, pub).one_shot(sig[1:])
+    with pytest.raises(DataLenRange):
+        run(CKM.RSA_PKCS, Op.SIGN_RECOVER, priv).sign(b"x" * 246)
 
 
 @pytest.mark.parametrize("hmech", sorted(HASHES))
