@@ -93,12 +93,17 @@ def _progress(enabled: bool) -> Iterator[Progress | None]:
     tasks: dict[str, rp.TaskID] = {}
 
     def update(phase: str, done: int, total: int) -> None:
+        if not tasks:
+            bar.start()             # lazily: a refusal prints no bar
         if phase not in tasks:
             tasks[phase] = bar.add_task(_PHASES.get(phase, phase),
                                         total=total)
         bar.update(tasks[phase], completed=done, total=total)
-    with bar:
+    try:
         yield update
+    finally:
+        if tasks:
+            bar.stop()
 
 
 @contextmanager
