@@ -101,6 +101,37 @@ class SqliteSlotStore:
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_CREAT | os.O_EXCL
                                  | os.O_WRONLY, 0o600))
+        try:
+            return self._open_rw()
+        except sqlite3.OperationalError as e:
+            code = getattr(e, "sqlite_errorcode", 0) & 0xFF
+            if code not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY):
+                raise
+        # A read-only data directory or mount: reads keep working, every
+        # write is CKR_DEVICE_ERROR (SQLITE_READONLY via translate()).
+        return self._open_ro()
+
+    def _open_ro(self) -> sqlite3.Connection:
+        uri = f"file:{self.path}?mode=ro"
+        wal = self.path.with_name(self.path.name + "-wal")
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                   timeout=self.busy_timeout_ms / 1000,
+                                   check_same_thread=False)
+            self._check_identity(conn)
+        except sqlite3.OperationalError:
+            # WAL mode needs the -shm file, which cannot be created on a
+            # read-only mount.  With no -wal left (clean shutdown) the main
+            # file holds every commit and nobody can change it: immutable.
+            if wal.exists() and wal.stat().st_size > 0:
+                raise
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True,
+                                   isolation_level=None,
+                                   check_same_thread=False)
+            self._check_identity(conn)
+        return conn
+
+    def _open_rw(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms
                                / 1000, isolation_level=None,
                                check_same_thread=False)
@@ -218,6 +249,11 @@ class SqliteSlotStore:
         if column is None:
             raise ValueError(f"unknown role {role!r}")
         with self._guard() as conn:
+            # The common case -- a correct PIN, no failures counted --
+            # writes nothing (so a read-only token can still log in).
+            row = conn.execute(f"SELECT {column} FROM token").fetchone()
+            if success and row is not None and row[0] == 0:
+                return 0
             # The read and the update share one IMMEDIATE transaction,
             # so concurrent failures in two processes both count.
             self._begin(conn)
