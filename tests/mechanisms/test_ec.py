@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
-from craton_hsm._generated_ck import CKA, CKK, CKM
+from craton_hsm._generated_ck import CKA, CKD, CKK, CKM
 from craton_hsm.errors import (
     CurveNotSupported,
     KeyTypeInconsistent,
@@ -195,3 +195,101 @@ def test_wycheproof_ed25519() -> None:
         else:
             with pytest.raises((SignatureInvalid, SignatureLenRange)):
                 run(CKM.EDDSA, Op.VERIFY, pub).verify(msg, sig)
+
+
+NEW_CURVES = {"secp224r1": ("1.3.132.0.33", ec.SECP224R1()),
+              "brainpoolP256r1": ("1.3.36.3.3.2.8.1.1.7",
+                                  ec.BrainpoolP256R1()),
+              "brainpoolP384r1": ("1.3.36.3.3.2.8.1.1.11",
+                                  ec.BrainpoolP384R1()),
+              "brainpoolP512r1": ("1.3.36.3.3.2.8.1.1.13",
+                                  ec.BrainpoolP512R1())}
+SHA3_ECDSA = [(CKM.ECDSA_SHA3_224, hashes.SHA3_224),
+              (CKM.ECDSA_SHA3_256, hashes.SHA3_256),
+              (CKM.ECDSA_SHA3_384, hashes.SHA3_384),
+              (CKM.ECDSA_SHA3_512, hashes.SHA3_512)]
+
+
+@pytest.mark.parametrize("curve", sorted(NEW_CURVES))
+def test_new_curves_keygen_and_sha3_ecdsa(curve: str) -> None:
+    dotted, ref_curve = NEW_CURVES[curve]
+    params = bytes(core.ObjectIdentifier(dotted).dump())
+    pub, priv = keypair(CKM.EC_KEY_PAIR_GEN, params, CKK.EC)
+    size = (ref_curve.key_size + 7) // 8
+    assert len(priv.attrs[CKA.VALUE]) == size
+    point = core.OctetString.load(pub.attrs[CKA.EC_POINT]).native
+    ref = ec.EllipticCurvePublicKey.from_encoded_point(ref_curve, point)
+    for mech, alg in [(CKM.ECDSA_SHA224, hashes.SHA224), *SHA3_ECDSA]:
+        signer = run(mech, Op.SIGN, priv)
+        signer.update(b"hello ")
+        sig = signer.sign(b"world")
+        assert len(sig) == 2 * size
+        der = encode_dss_signature(int.from_bytes(sig[:size], "big"),
+                                   int.from_bytes(sig[size:], "big"))
+        ref.verify(der, b"hello world", ec.ECDSA(alg()))
+        run(mech, Op.VERIFY, pub).verify(b"hello world", sig)
+        with pytest.raises(SignatureInvalid):
+            run(mech, Op.VERIFY, pub).verify(b"hello World", sig)
+
+
+def test_ec_mechanism_info_rows() -> None:
+    from craton_hsm._generated_ck import CKF
+    ec_flags = CKF.EC_F_P | CKF.EC_NAMEDCURVE | CKF.EC_UNCOMPRESS
+    for mech, _alg in SHA3_ECDSA:
+        spec = REGISTRY[mech]
+        assert (spec.key_size, spec.flags, spec.approved) == (
+            (224, 521), CKF.SIGN | CKF.VERIFY | ec_flags, True)
+        assert spec.multipart == {Op.SIGN, Op.VERIFY}
+    gen = REGISTRY[CKM.EC_MONTGOMERY_KEY_PAIR_GEN]
+    assert (gen.key_size, gen.flags, gen.approved, gen.key_types) == (
+        (255, 448), CKF.GENERATE_KEY_PAIR | CKF.EC_NAMEDCURVE, False,
+        {CKK.EC_MONTGOMERY})
+    for mech in (CKM.ECDH1_DERIVE, CKM.ECDH1_COFACTOR_DERIVE):
+        assert REGISTRY[mech].key_types == {CKK.EC, CKK.EC_MONTGOMERY}
+        assert REGISTRY[mech].flags == CKF.DERIVE | ec_flags
+
+
+@pytest.mark.parametrize("params,size", [
+    (core.ObjectIdentifier("1.3.101.110").dump(), 32),
+    (core.PrintableString("curve25519").dump(), 32),
+    (core.ObjectIdentifier("1.3.101.111").dump(), 56),
+    (core.PrintableString("curve448").dump(), 56),
+], ids=["x25519-oid", "x25519-name", "x448-oid", "x448-name"])
+def test_montgomery_keygen_and_agreement(params: bytes, size: int) -> None:
+    from craton_hsm.mechanisms.params import Ecdh1Params
+    a_pub, a_priv = keypair(CKM.EC_MONTGOMERY_KEY_PAIR_GEN, params,
+                            CKK.EC_MONTGOMERY)
+    b_pub, b_priv = keypair(CKM.EC_MONTGOMERY_KEY_PAIR_GEN, params,
+                            CKK.EC_MONTGOMERY)
+    assert len(a_priv.attrs[CKA.VALUE]) == size
+    assert a_pub.attrs[CKA.EC_PARAMS] == params
+    a_raw = core.OctetString.load(a_pub.attrs[CKA.EC_POINT]).native
+    b_raw = core.OctetString.load(b_pub.attrs[CKA.EC_POINT]).native
+    assert len(a_raw) == len(b_raw) == size
+    tmpl = {CKA.KEY_TYPE: CKK.GENERIC_SECRET}
+
+    def z(priv: FakeKey, peer: bytes) -> bytes:
+        return bytes(run(CKM.ECDH1_DERIVE, Op.DERIVE, priv, Ecdh1Params(
+            CKD.NULL, b"", peer)).derive(tmpl)[CKA.VALUE])
+    assert z(a_priv, b_raw) == z(b_priv, a_raw)
+    # The DER-wrapped CKA_EC_POINT form is accepted as pPublicData too.
+    assert z(a_priv, b_pub.attrs[CKA.EC_POINT]) == z(a_priv, b_raw)
+    with pytest.raises(MechanismParamInvalid):
+        z(a_priv, b_raw[:-1])
+
+
+@pytest.mark.parametrize("mech,params", [
+    (CKM.EC_MONTGOMERY_KEY_PAIR_GEN, ED25519_OID),
+    (CKM.EC_MONTGOMERY_KEY_PAIR_GEN, oid("secp256r1")),
+    (CKM.EC_KEY_PAIR_GEN, core.ObjectIdentifier("1.3.101.110").dump()),
+    (CKM.EC_EDWARDS_KEY_PAIR_GEN, core.PrintableString("curve25519").dump()),
+    # brainpoolP256t1 (twisted) and P-192: named, but not offered.
+    (CKM.EC_KEY_PAIR_GEN, core.ObjectIdentifier("1.3.36.3.3.2.8.1.1.8")
+     .dump()),
+    (CKM.EC_KEY_PAIR_GEN, core.ObjectIdentifier("1.2.840.10045.3.1.1")
+     .dump()),
+])
+def test_curve_of_wrong_family(mech: int, params: bytes) -> None:
+    gen = REGISTRY[mech].factory(Op.GENERATE_KEY_PAIR)(None, None)
+    with pytest.raises(CurveNotSupported):
+        gen.generate({CKA.EC_PARAMS: params}, {})
