@@ -16,7 +16,8 @@ Modes:
     CKR_FUNCTION_FAILED (store busy) is retried and counted.  Prints one
     JSON line: ``{"created": n, "busy_retries": n, "bad": {...}}``.
 ``churn <record-file> <run-id> <seed>``
-    Creates and destroys token data objects forever (until killed).
+    Creates and destroys token data objects until killed (or until
+    its parent is gone).
     Each outcome is appended to the record file *after* the call
     returned: ``C <label>`` (create OK), ``d <label>`` (destroy about to
     be called), ``D <label>`` (destroy OK).
@@ -272,7 +273,8 @@ def churn(client: Client, record: str, run_id: str, seed: int) -> None:
     sys.stdout.flush()
     live: list[tuple[str, int]] = []
     n = 0
-    while True:
+    parent = os.getppid()
+    while os.getppid() == parent:       # never outlive a dead driver
         if live and rng.random() < 0.35:
             label, obj = live.pop(rng.randrange(len(live)))
             note("d", label)
