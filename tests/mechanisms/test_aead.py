@@ -19,6 +19,7 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import CcmParams, ChaCha20Poly1305Params
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import unhex, wycheproof
 
 
@@ -37,6 +38,8 @@ def multipart(op: Any, data: bytes, step: int = 7) -> bytes:
     return out + op.final()
 
 
+@vectors(CKM.AES_CCM,
+         source="Wycheproof aes_ccm_test.json")
 @pytest.mark.parametrize("g,t", wycheproof("aes_ccm_test.json"))
 def test_wycheproof_ccm(g: dict[str, Any], t: dict[str, Any]) -> None:
     k, iv, aad, msg, ct, tag = fields(t)
@@ -58,6 +61,8 @@ def test_wycheproof_ccm(g: dict[str, Any], t: dict[str, Any]) -> None:
             dec.one_shot(ct + tag)
 
 
+@vectors(CKM.CHACHA20_POLY1305,
+         source="Wycheproof chacha20_poly1305_test.json")
 @pytest.mark.parametrize("g,t", wycheproof("chacha20_poly1305_test.json"))
 def test_wycheproof_chacha(g: dict[str, Any], t: dict[str, Any]) -> None:
     k, iv, aad, msg, ct, tag = fields(t)
@@ -121,6 +126,8 @@ def test_chacha_nonce_and_key_checks() -> None:
         spec.factory(Op.DECRYPT)(good, p).one_shot(b"x" * 15)
 
 
+@vectors(CKM.CHACHA20_KEY_GEN,
+         source="generated keys checked with cryptography")
 def test_chacha_keygen() -> None:
     gen = REGISTRY[CKM.CHACHA20_KEY_GEN].factory(Op.GENERATE)(None, None)
     out = gen.generate({})

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +23,10 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import AesCtrParams, GcmParams
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
+from tests.mechanisms.vectors import SHARED
 
-VECTORS = Path(os.environ.get("CRATON_VECTORS", "/work/shared/vectors"))
+VECTORS = SHARED
 KEY = bytes(range(16))
 IV = bytes(range(16, 32))
 
@@ -76,6 +77,8 @@ def test_round_trip(mech: int, params: Any, n: int, step: int) -> None:
     assert multipart(op(mech, Op.DECRYPT, params), one, step) == data
 
 
+@vectors(CKM.AES_CBC, CKM.AES_CTR,
+         source="NIST SP 800-38A F.2.1, F.5.1")
 def test_sp800_38a_cbc_and_ctr() -> None:
     # SP 800-38A F.2.1 CBC-AES128.Encrypt and F.5.1 CTR-AES128.Encrypt,
     # first block.
@@ -172,6 +175,8 @@ def _gcm_cases() -> list[Any]:
             for g in doc["testGroups"] for t in g["tests"]]
 
 
+@vectors(CKM.AES_GCM,
+         source="Wycheproof aes_gcm_test.json")
 @pytest.mark.parametrize("t", _gcm_cases())
 def test_wycheproof_gcm(t: dict[str, Any]) -> None:
     key, iv, aad = (bytes.fromhex(t[k]) for k in ("key", "iv", "aad"))
@@ -200,6 +205,8 @@ def test_key_checks() -> None:
         REGISTRY[CKM.AES_ECB].factory(Op.ENCRYPT)(wrong, None)
 
 
+@vectors(CKM.AES_KEY_GEN,
+         source="generated keys checked with cryptography")
 def test_keygen() -> None:
     gen = REGISTRY[CKM.AES_KEY_GEN].factory(Op.GENERATE)(None, None)
     out = gen.generate({CKA.VALUE_LEN: 24})

@@ -17,6 +17,7 @@ from craton_hsm.errors import (
 )
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import nist_records, unhex, wycheproof
 
 
@@ -29,6 +30,8 @@ NIST = [pytest.param(r, id=f"aes{bits}-{r['COUNT']}")
         for r in nist_records(f"CMAC/nist-800-38b-aes{bits}.txt")]
 
 
+@vectors(CKM.AES_CMAC,
+         source="NIST SP 800-38B")
 @pytest.mark.parametrize("r", NIST)
 def test_sp800_38b(r: dict[str, str]) -> None:
     k, msg, tag = unhex(r["KEY"]), unhex(r["MESSAGE"]), unhex(r["OUTPUT"])
@@ -43,6 +46,8 @@ def test_sp800_38b(r: dict[str, str]) -> None:
     assert general.factory(Op.SIGN)(aes(k), 8).sign(msg) == tag[:8]
 
 
+@vectors(CKM.AES_CMAC, CKM.AES_CMAC_GENERAL,
+         source="Wycheproof aes_cmac_test.json")
 @pytest.mark.parametrize("g,t", wycheproof("aes_cmac_test.json"))
 def test_wycheproof_cmac(g: dict[str, Any], t: dict[str, Any]) -> None:
     k, msg, tag = unhex(t["key"]), unhex(t["msg"]), unhex(t["tag"])

@@ -10,6 +10,7 @@ from craton_hsm._generated_ck import CKM
 from craton_hsm.errors import MechanismParamInvalid
 from craton_hsm.mechanisms.hashnames import DIGEST_NAMES
 from craton_hsm.mechanisms.registry import REGISTRY, Op
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import nist_records, unhex
 
 MECHS = sorted(DIGEST_NAMES)
@@ -48,17 +49,23 @@ def test_params_rejected() -> None:
 
 # NIST CAVP SHAVS byte-oriented files from cryptography-vectors.
 CAVP = {
-    CKM.SHA512_224: "SHA512_224", CKM.SHA512_256: "SHA512_256",
+    CKM.SHA_1: "SHA1/SHA1", CKM.SHA224: "SHA2/SHA224",
+    CKM.SHA256: "SHA2/SHA256", CKM.SHA384: "SHA2/SHA384",
+    CKM.SHA512: "SHA2/SHA512", CKM.SHA512_224: "SHA2/SHA512_224",
+    CKM.SHA512_256: "SHA2/SHA512_256", CKM.SHA3_224: "SHA3/SHA3_224",
+    CKM.SHA3_256: "SHA3/SHA3_256", CKM.SHA3_384: "SHA3/SHA3_384",
+    CKM.SHA3_512: "SHA3/SHA3_512",
 }
 CAVP_CASES = [
     pytest.param(mech, r, id=f"{stem}{kind}-{r['LEN']}")
     for mech, stem in CAVP.items() for kind in ("ShortMsg", "LongMsg")
-    for r in nist_records(f"hashes/SHA2/{stem}{kind}.rsp")
+    for r in nist_records(f"hashes/{stem}{kind}.rsp")
 ]
 
 
+@vectors(*CAVP, source="NIST CAVP SHAVS / SHA3VS byte-oriented")
 @pytest.mark.parametrize("mech,r", CAVP_CASES)
-def test_cavp_sha512_t(mech: int, r: dict[str, str]) -> None:
+def test_cavp_digests(mech: int, r: dict[str, str]) -> None:
     msg = unhex(r["MSG"])[: int(r["LEN"]) // 8]
     op = REGISTRY[mech].factory(Op.DIGEST)(None, None)
     assert op.digest(msg) == unhex(r["MD"])

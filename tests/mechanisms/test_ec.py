@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,8 +28,10 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import EddsaParams
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
+from tests.mechanisms.vectors import SHARED
 
-VECTORS = Path(os.environ.get("CRATON_VECTORS", "/work/shared/vectors"))
+VECTORS = SHARED
 OIDS = {"secp256r1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34",
         "secp521r1": "1.3.132.0.35", "secp256k1": "1.3.132.0.10"}
 CURVES = {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(),
@@ -55,6 +55,8 @@ def run(mech: int, op: Op, key: FakeKey, params: Any = None) -> Any:
     return REGISTRY[mech].factory(op)(key, params)
 
 
+@vectors(CKM.ECDSA_KEY_PAIR_GEN,
+         source="generated keys checked with cryptography")
 @pytest.mark.parametrize("curve", sorted(OIDS))
 def test_ecdsa_sign_interop(curve: str) -> None:
     pub, priv = keypair(CKM.EC_KEY_PAIR_GEN, oid(curve), CKK.EC)
@@ -124,6 +126,8 @@ def _wycheproof(name: str) -> list[Any]:
     (CKM.ECDSA_SHA512, "ecdsa_secp521r1_sha512_p1363_test.json"),
     (CKM.ECDSA_SHA256, "ecdsa_secp256k1_sha256_p1363_test.json"),
 ])
+@vectors(CKM.ECDSA_SHA256, CKM.ECDSA_SHA512,
+         source="Wycheproof ecdsa_*_p1363_test.json")
 def test_wycheproof_ecdsa(mech: int, name: str) -> None:
     cases = _wycheproof(name)
     assert cases
@@ -140,6 +144,8 @@ def test_wycheproof_ecdsa(mech: int, name: str) -> None:
                 run(mech, Op.VERIFY, pub).verify(msg, sig)
 
 
+@vectors(CKM.EC_EDWARDS_KEY_PAIR_GEN,
+         source="generated keys checked with cryptography")
 @pytest.mark.parametrize("params", [ED25519_OID, ED25519_NAME])
 def test_ed25519_round_trip(params: bytes) -> None:
     pub, priv = keypair(CKM.EC_EDWARDS_KEY_PAIR_GEN, params, CKK.EC_EDWARDS)
@@ -181,6 +187,8 @@ def test_edwards_rejects_weierstrass_curve() -> None:
         gen.generate({CKA.EC_PARAMS: oid("secp256r1")}, {})
 
 
+@vectors(CKM.EDDSA,
+         source="Wycheproof ed25519_test.json")
 def test_wycheproof_ed25519() -> None:
     cases = _wycheproof("ed25519_test.json")
     assert cases
@@ -255,6 +263,8 @@ def test_ec_mechanism_info_rows() -> None:
     (core.ObjectIdentifier("1.3.101.111").dump(), 56),
     (core.PrintableString("curve448").dump(), 56),
 ], ids=["x25519-oid", "x25519-name", "x448-oid", "x448-name"])
+@vectors(CKM.EC_MONTGOMERY_KEY_PAIR_GEN,
+         source="generated keys checked with cryptography")
 def test_montgomery_keygen_and_agreement(params: bytes, size: int) -> None:
     from craton_hsm.mechanisms.params import Ecdh1Params
     a_pub, a_priv = keypair(CKM.EC_MONTGOMERY_KEY_PAIR_GEN, params,

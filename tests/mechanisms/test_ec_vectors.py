@@ -2,7 +2,7 @@
 wrote: NIST CAVP ECDSA SigVer (FIPS 186-3, cryptography-vectors),
 RFC 7027 brainpool ECDH and RFC 7748 X25519/X448 (cryptography-vectors),
 and Project Wycheproof ECDSA P1363 and X25519/X448 files
-(/work/shared/vectors, PROVENANCE.md)."""
+(the shared vector set, PROVENANCE.md)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import Ecdh1Params
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import PYCA, SHARED, nist_records, unhex
 
 OIDS = {"P-224": "1.3.132.0.33", "P-256": "1.2.840.10045.3.1.7",
@@ -71,6 +72,8 @@ SIGVER = sigver_sections()
 PRIME_SECTIONS = sorted(k for k in SIGVER if k[0] in SIZES)
 
 
+@vectors(CKM.ECDSA_SHA1, CKM.ECDSA_SHA224, CKM.ECDSA_SHA256, CKM.ECDSA_SHA384, CKM.ECDSA_SHA512,
+         source="NIST CAVP FIPS 186-3 SigVer")
 @pytest.mark.parametrize("curve,hname", PRIME_SECTIONS,
                          ids=[f"{c}-{h}" for c, h in PRIME_SECTIONS])
 def test_cavp_sigver(curve: str, hname: str) -> None:
@@ -122,6 +125,8 @@ def _ecdh(priv: FakeKey, peer: bytes, kdf: int = CKD.NULL,
     return bytes(op.derive(tmpl or GENERIC)[CKA.VALUE])
 
 
+@vectors(CKM.ECDH1_DERIVE,
+         source="RFC 7027")
 def test_rfc7027_brainpool_ecdh() -> None:
     records = nist_records("asymmetric/ECDH/brainpool.txt")
     assert {r["CURVE"] for r in records} == {
@@ -156,6 +161,8 @@ def test_rfc7748_single_step(curve: str) -> None:
         assert _ecdh(key, unhex(r["INPUT_U"])) == unhex(r["OUTPUT_U"])
 
 
+@vectors(CKM.ECDH1_DERIVE,
+         source="Wycheproof x25519/x448")
 @pytest.mark.parametrize("curve", ["x25519", "x448"])
 def test_wycheproof_xdh(curve: str) -> None:
     """Valid: Z matches.  Invalid (wrong-length public value) and the

@@ -14,6 +14,7 @@ from craton_hsm.errors import (
 )
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 
 # RFC 4231 test cases 1 and 6 (keys of at least 112 bits).
 RFC4231 = [
@@ -44,6 +45,8 @@ def key(value: bytes, kt: int = CKK.GENERIC_SECRET) -> FakeKey:
     return FakeKey({CKA.KEY_TYPE: kt, CKA.VALUE: value})
 
 
+@vectors(CKM.SHA224_HMAC, CKM.SHA256_HMAC, CKM.SHA384_HMAC, CKM.SHA512_HMAC,
+         source="RFC 4231")
 @pytest.mark.parametrize("k,msg,mech,tag", CASES)
 def test_rfc4231(k: bytes, msg: bytes, mech: int, tag: str) -> None:
     spec = REGISTRY[mech]
@@ -86,6 +89,8 @@ def test_key_checks() -> None:
         make(key(b"k" * 513), None)
 
 
+@vectors(CKM.GENERIC_SECRET_KEY_GEN,
+         source="generated keys checked with Python hmac")
 def test_generic_secret_keygen() -> None:
     gen = REGISTRY[CKM.GENERIC_SECRET_KEY_GEN].factory(Op.GENERATE)(
         None, None)

@@ -16,6 +16,7 @@ from craton_hsm.errors import (
 )
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import nist_records, unhex, wycheproof
 
 # Wycheproof file stem -> (full-length mechanism, general-length mechanism)
@@ -47,6 +48,8 @@ def ops(stem: str, tag_bytes: int, full: int) -> tuple[Any, Any, Any]:
     return REGISTRY[general], tag_bytes, general
 
 
+@vectors(CKM.SHA_1_HMAC, CKM.SHA224_HMAC, CKM.SHA256_HMAC, CKM.SHA384_HMAC, CKM.SHA512_HMAC, CKM.SHA3_224_HMAC, CKM.SHA3_256_HMAC, CKM.SHA3_384_HMAC, CKM.SHA3_512_HMAC, CKM.SHA_1_HMAC_GENERAL, CKM.SHA224_HMAC_GENERAL, CKM.SHA256_HMAC_GENERAL, CKM.SHA384_HMAC_GENERAL, CKM.SHA512_HMAC_GENERAL, CKM.SHA3_224_HMAC_GENERAL, CKM.SHA3_256_HMAC_GENERAL, CKM.SHA3_384_HMAC_GENERAL, CKM.SHA3_512_HMAC_GENERAL,
+         source="Wycheproof hmac_*_test.json")
 @pytest.mark.parametrize("stem,g,t", CASES)
 def test_wycheproof_hmac(stem: str, g: dict[str, Any],
                          t: dict[str, Any]) -> None:
@@ -90,6 +93,8 @@ def test_rfc_hmac(mech: int, r: dict[str, str]) -> None:
     spec.factory(Op.VERIFY)(key(k), params).verify(msg, tag)
 
 
+@vectors(CKM.SHA512_224_HMAC, CKM.SHA512_224_HMAC_GENERAL, CKM.SHA512_256_HMAC, CKM.SHA512_256_HMAC_GENERAL,
+         source="RFC 2104 via Python hmac over CAVP-proven SHA-512/t (no public vector file)")
 @pytest.mark.parametrize("mech,name,kt", [
     (CKM.SHA512_224_HMAC, "sha512_224", CKK.SHA512_224_HMAC),
     (CKM.SHA512_256_HMAC, "sha512_256", CKK.SHA512_256_HMAC),

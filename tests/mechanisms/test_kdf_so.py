@@ -32,6 +32,7 @@ from craton_hsm._generated_ck import (
 )
 from tests.abi.conftest import libpath  # noqa: F401  (fixture)
 from tests.abi.test_hostile import NULL, TRUE, Token, expect, ffi, name, ulong
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.test_kdf_vectors import KBKDF, RFC5869
 from tests.mechanisms.vectors import SHARED, nist_records, unhex
 
@@ -235,6 +236,8 @@ def test_hkdf_param_errors(tok: Token) -> None:
                   out_template(16))[0] == "KEY_TYPE_INCONSISTENT"
 
 
+@vectors(CKM.HKDF_KEY_GEN,
+         source="generated key used for RFC 5869-checked HKDF")
 def test_hkdf_key_gen(tok: Token) -> None:
     attrs = [(CKA.VALUE_LEN, ulong(48)), (CKA.DERIVE, TRUE)]
     out = ffi.new("CK_OBJECT_HANDLE *")
@@ -338,6 +341,8 @@ def string_data(tok: Token, data: bytes) -> Any:
                    {"pData": keep(tok, data), "ulLen": len(data)})
 
 
+@vectors(CKM.CONCATENATE_BASE_AND_KEY, CKM.CONCATENATE_BASE_AND_DATA, CKM.CONCATENATE_DATA_AND_BASE, CKM.XOR_BASE_AND_DATA,
+         source="spec 2.43 definitions (no published vectors exist)")
 def test_concatenate_xor_extract(tok: Token) -> None:
     a, b = bytes(range(1, 17)), bytes(range(0x80, 0x88))
     base = secret(tok, a)

@@ -29,6 +29,7 @@ from craton_hsm.errors import TemplateInconsistent
 from craton_hsm.mechanisms import params as P
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import PYCA, SHARED, nist_records, unhex
 
 HASH_MECH = {"SHA-1": CKM.SHA_1, "SHA-256": CKM.SHA256,
@@ -70,6 +71,8 @@ def rfc5869() -> list[dict[str, str]]:
 RFC5869 = rfc5869()
 
 
+@vectors(CKM.HKDF_DERIVE, CKM.HKDF_DATA,
+         source="RFC 5869")
 @pytest.mark.parametrize("r", RFC5869, ids=lambda r: r["HASH"] + "-" + r["COUNT"])
 def test_hkdf_rfc5869(r: dict[str, str]) -> None:
     mech, ikm = HASH_MECH[r["HASH"]], unhex(r["IKM"])
@@ -122,6 +125,8 @@ RFC6070 = [r for r in nist_records("KDF/rfc-6070-PBKDF2-SHA1.txt")
            if int(r["ITERATIONS"]) <= 100_000]
 
 
+@vectors(CKM.PKCS5_PBKD2,
+         source="RFC 6070")
 @pytest.mark.parametrize("r", RFC6070, ids=lambda r: r["COUNT"])
 def test_pbkdf2_rfc6070(r: dict[str, str]) -> None:
     pw = r["PASSWORD"].encode().replace(b"\\0", b"\0")
@@ -206,6 +211,8 @@ def kbkdf_params(prf: int, location: str, rlen: int,
     return P.Sp800108Params(prf, fields)
 
 
+@vectors(CKM.SP800_108_COUNTER_KDF,
+         source="NIST CAVP KBKDF counter mode")
 @pytest.mark.parametrize("group", sorted(KBKDF),
                          ids=lambda g: f"{g[0]}-{g[1]}-{g[2]}")
 def test_sp800_108_counter_cavp(group: tuple[str, str, int]) -> None:
@@ -233,6 +240,8 @@ def test_kbkdf_groups_cover_every_location_and_width() -> None:
 
 # --- AES *_ENCRYPT_DATA (NIST CAVP AES KATs) -------------------------------
 
+@vectors(CKM.AES_ECB_ENCRYPT_DATA,
+         source="NIST CAVP AES ECB")
 @pytest.mark.parametrize("f", ["ECB/ECBMMT128.rsp", "ECB/ECBMMT256.rsp",
                                "ECB/ECBVarTxt192.rsp"])
 def test_aes_ecb_encrypt_data_cavp(f: str) -> None:
@@ -245,6 +254,8 @@ def test_aes_ecb_encrypt_data_cavp(f: str) -> None:
     assert len(records) >= 10
 
 
+@vectors(CKM.AES_CBC_ENCRYPT_DATA,
+         source="NIST CAVP AES CBC")
 @pytest.mark.parametrize("f", ["CBC/CBCMMT128.rsp", "CBC/CBCMMT256.rsp",
                                "CBC/CBCVarKey192.rsp"])
 def test_aes_cbc_encrypt_data_cavp(f: str) -> None:
@@ -260,6 +271,8 @@ def test_aes_cbc_encrypt_data_cavp(f: str) -> None:
 
 # --- simple derivations ----------------------------------------------------
 
+@vectors(CKM.EXTRACT_KEY_FROM_KEY,
+         source="PKCS#11 v3.0 section 2.43 example")
 def test_extract_key_from_key_spec_example() -> None:
     # PKCS#11 Current Mechanisms, CKM_EXTRACT_KEY_FROM_KEY: 16 bits from
     # bit 21 of 0x329F84A9 wrap around to 0x9526.

@@ -26,6 +26,7 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import RsaOaepParams, RsaPssParams
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 
 HASHES = {CKM.SHA_1: hashes.SHA1, CKM.SHA224: hashes.SHA224,
           CKM.SHA256: hashes.SHA256, CKM.SHA384: hashes.SHA384,
@@ -54,6 +55,8 @@ def run(mech: int, op: Op, key: FakeKey, params: Any = None) -> Any:
     return REGISTRY[mech].factory(op)(key, params)
 
 
+@vectors(CKM.RSA_PKCS_KEY_PAIR_GEN,
+         source="generated keys checked with cryptography")
 def test_keygen_attrs(pair: tuple[FakeKey, FakeKey]) -> None:
     pub, priv = pair
     n = int.from_bytes(pub.attrs[CKA.MODULUS], "big")

@@ -1,6 +1,6 @@
 """RSA mechanisms against vectors nobody here wrote: Project Wycheproof
 PKCS#1 v1.5 signature (verify and deterministic generation), PSS, OAEP
-and PKCS#1 v1.5 decryption files (/work/shared/vectors, PROVENANCE.md).
+and PKCS#1 v1.5 decryption files (the shared vector set, PROVENANCE.md).
 
 Valid cases must pass, invalid ones must fail with the error the spec
 names; ``acceptable`` cases are left out (either outcome is allowed).
@@ -23,6 +23,7 @@ from craton_hsm.errors import (
 from craton_hsm.mechanisms.params import RsaOaepParams, RsaPssParams
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
+from tests.mechanisms.coverage import vectors
 from tests.mechanisms.vectors import SHARED, unhex
 
 HASH = {"SHA-1": CKM.SHA_1, "SHA-224": CKM.SHA224, "SHA-256": CKM.SHA256,
@@ -100,11 +101,15 @@ def _verify_all(file: str, mech_of: Any, params_of: Any) -> int:
     "rsa_signature_2048_sha512_test.json",
     "rsa_signature_3072_sha256_test.json",
 ])
+@vectors(CKM.SHA256_RSA_PKCS, CKM.SHA384_RSA_PKCS, CKM.SHA512_RSA_PKCS,
+         source="Wycheproof rsa_signature_*")
 def test_wycheproof_pkcs1_verify(file: str) -> None:
     n = _verify_all(file, lambda g: PKCS1[g["sha"]], lambda g: None)
     assert n > 200
 
 
+@vectors(CKM.SHA1_RSA_PKCS, CKM.SHA224_RSA_PKCS, CKM.SHA256_RSA_PKCS, CKM.SHA384_RSA_PKCS, CKM.SHA512_RSA_PKCS,
+         source="Wycheproof rsa_pkcs1_2048_sig_gen")
 def test_wycheproof_pkcs1_sign_is_deterministic() -> None:
     n = 0
     for g in groups("rsa_pkcs1_2048_sig_gen_test.json"):
@@ -126,6 +131,8 @@ def test_wycheproof_pkcs1_sign_is_deterministic() -> None:
     "rsa_pss_3072_sha256_mgf1_32_test.json",
     "rsa_pss_misc_test.json",
 ])
+@vectors(CKM.SHA1_RSA_PKCS_PSS, CKM.SHA224_RSA_PKCS_PSS, CKM.SHA256_RSA_PKCS_PSS, CKM.SHA384_RSA_PKCS_PSS, CKM.SHA512_RSA_PKCS_PSS,
+         source="Wycheproof rsa_pss_*")
 def test_wycheproof_pss_verify(file: str) -> None:
     def params(g: dict[str, Any]) -> RsaPssParams:
         return RsaPssParams(HASH[g["sha"]], MGF[g["mgfSha"]], g["sLen"])
@@ -138,6 +145,8 @@ def test_wycheproof_pss_verify(file: str) -> None:
     "rsa_oaep_2048_sha256_mgf1sha256_test.json",
     "rsa_oaep_2048_sha512_mgf1sha512_test.json",
 ])
+@vectors(CKM.RSA_PKCS_OAEP,
+         source="Wycheproof rsa_oaep_*")
 def test_wycheproof_oaep_decrypt(file: str) -> None:
     n = 0
     for g in groups(file):
@@ -156,6 +165,8 @@ def test_wycheproof_oaep_decrypt(file: str) -> None:
     assert n > 30
 
 
+@vectors(CKM.RSA_PKCS,
+         source="Wycheproof rsa_pkcs1_2048_test.json")
 def test_wycheproof_pkcs1_decrypt() -> None:
     """Valid ciphertexts decrypt exactly.  Invalid padding never yields
     the message and never a distinguishable error: OpenSSL's implicit

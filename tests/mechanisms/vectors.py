@@ -1,6 +1,7 @@
 """Loaders for vector files nobody here wrote: Project Wycheproof JSON in
-/work/shared/vectors (PROVENANCE.md there) and NIST CAVP / RFC files from
-the ``cryptography-vectors`` package (a test dependency)."""
+the project's shared vector set (``shared/vectors`` beside the checkout,
+PROVENANCE.md there; ``CRATON_VECTORS`` overrides) and NIST CAVP / RFC
+files from the ``cryptography-vectors`` package (a test dependency)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,23 @@ from typing import Any
 import cryptography_vectors
 import pytest
 
-SHARED = Path(os.environ.get("CRATON_VECTORS", "/work/shared/vectors"))
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shared() -> Path:
+    """The shared vector set: CI lays ``shared/`` beside the clone."""
+    env = os.environ.get("CRATON_VECTORS")
+    candidates = [Path(env)] if env else [
+        ROOT.parent / "shared" / "vectors", Path("/work/shared/vectors")]
+    for path in candidates:
+        if (path / "wycheproof").is_dir():
+            return path
+    raise RuntimeError("shared vector set not found (looked in "
+                       f"{', '.join(map(str, candidates))}); set "
+                       "CRATON_VECTORS")
+
+
+SHARED = _shared()
 PYCA = Path(cryptography_vectors.__file__).parent
 
 
