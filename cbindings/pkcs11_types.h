@@ -281,3 +281,12 @@ typedef struct CK_SP800_108_KDF_PARAMS {
     CK_ULONG ulAdditionalDerivedKeys;
     CK_DERIVED_KEY *pAdditionalDerivedKeys;
 } CK_SP800_108_KDF_PARAMS;
+
+/* PKCS#11 v3.2: the optional parameter of CKM_ML_DSA (and SLH-DSA). */
+typedef CK_ULONG CK_HEDGE_TYPE;
+
+typedef struct CK_SIGN_ADDITIONAL_CONTEXT {
+    CK_HEDGE_TYPE hedgeVariant;
+    CK_BYTE *pContext;
+    CK_ULONG ulContextLen;
+} CK_SIGN_ADDITIONAL_CONTEXT;

@@ -143,6 +143,21 @@ def _eddsa(ffi: Any, p: Any, length: int) -> P.EddsaParams | None:
                          copy(ffi, s.pContextData, s.ulContextDataLen))
 
 
+def _sign_context(ffi: Any, p: Any,
+                  length: int) -> P.SignAdditionalContext | None:
+    # CK_SIGN_ADDITIONAL_CONTEXT is optional for CKM_ML_DSA (v3.2).
+    if _null(ffi, p) or int(length) == 0:
+        return None
+    s = _struct(ffi, p, length, "CK_SIGN_ADDITIONAL_CONTEXT")
+    n = int(s.ulContextLen)
+    if n > 255:
+        # FIPS 204 bounds the context string at 255 bytes; refuse before
+        # copying a hostile length.
+        raise MechanismParamInvalid("context longer than 255 bytes")
+    return P.SignAdditionalContext(int(s.hedgeVariant),
+                                   copy(ffi, s.pContext, n))
+
+
 def _kdf_string(ffi: Any, p: Any, length: int) -> P.KeyDerivationStringData:
     s = _struct(ffi, p, length, "CK_KEY_DERIVATION_STRING_DATA")
     return P.KeyDerivationStringData(copy(ffi, s.pData, s.ulLen))
@@ -228,6 +243,7 @@ DECODERS: dict[ParamKind, Decoder] = {
     ParamKind.PBKD2: _pbkd2,
     ParamKind.SP800_108: _sp800_108,
     ParamKind.OBJECT_HANDLE: _object_handle,
+    ParamKind.SIGN_CONTEXT: _sign_context,
 }
 
 

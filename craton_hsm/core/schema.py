@@ -210,10 +210,14 @@ _ML_PUBLIC: Schema = {
     CKA.PARAMETER_SET: Rule(F.REQ_CREATE | F.REQ_GEN),
     CKA.VALUE: Rule(F.REQ_CREATE | F.NO_GEN),
 }
+# The backend (pyca/cryptography) only loads private keys from their seed
+# and never exposes the expanded encoding, so a private key is its
+# CKA_SEED: required on import, and CKA_VALUE (the expanded key) is
+# neither accepted nor produced.
 _ML_PRIVATE: Schema = {
     CKA.PARAMETER_SET: Rule(F.REQ_CREATE | F.NO_GEN | F.NO_UNWRAP),
-    CKA.VALUE: Rule(F.REQ_CREATE | _MATERIAL),
-    CKA.SEED: Rule(_MATERIAL),
+    CKA.VALUE: Rule(F.NO_CREATE | _MATERIAL),
+    CKA.SEED: Rule(F.REQ_CREATE | _MATERIAL),
 }
 ML_KEM_PUBLIC: Schema = {**_ML_PUBLIC, CKA.ENCAPSULATE: _CAP}
 ML_KEM_PRIVATE: Schema = {**_ML_PRIVATE, CKA.DECAPSULATE: _CAP}

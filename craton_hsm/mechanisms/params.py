@@ -86,6 +86,14 @@ class EddsaParams:
 
 
 @dataclass(frozen=True)
+class SignAdditionalContext:
+    """CK_SIGN_ADDITIONAL_CONTEXT (PKCS#11 v3.2, CKM_ML_DSA)."""
+
+    hedge: int
+    context: bytes
+
+
+@dataclass(frozen=True)
 class KeyDerivationStringData:
     """CK_KEY_DERIVATION_STRING_DATA (section 2.43.1)."""
 

@@ -58,6 +58,7 @@ class ParamKind(enum.Enum):
     PBKD2 = "pbkd2"            # CK_PKCS5_PBKD2_PARAMS2
     SP800_108 = "sp800_108"    # CK_SP800_108_KDF_PARAMS
     OBJECT_HANDLE = "object_handle"  # CONCATENATE_BASE_AND_KEY
+    SIGN_CONTEXT = "sign_context"  # CK_SIGN_ADDITIONAL_CONTEXT (optional)
 
 
 class KeyLike(Protocol):
@@ -115,13 +116,14 @@ def _families() -> tuple[MechSpec, ...]:
         eddsa,
         hmac,
         kdf,
+        mldsa,
         rsa,
         wrap,
     )
 
     specs: list[MechSpec] = []
     for family in (digest, hmac, aes, cmac, aead, wrap, rsa, ec, ecdh,
-                   eddsa, kdf):
+                   eddsa, kdf, mldsa):
         specs.extend(family.SPECS)
     return tuple(specs)
 
