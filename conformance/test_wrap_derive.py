@@ -158,3 +158,279 @@ def test_rsa_oaep_unwraps_a_key_wrapped_by_cryptography(
                         bytes(len(wrapped)),
                         mechanism=Mechanism.RSA_PKCS_OAEP,
                         mechanism_param=oaep)
+
+
+# --- private keys as PKCS#8 PrivateKeyInfo (v3.0 section 5.18.5) ----------
+
+# python-pkcs11's unwrap_key sets every capability attribute; CKA_ENCRYPT,
+# CKA_VERIFY and CKA_WRAP are not private-key attributes
+# (CKR_ATTRIBUTE_TYPE_INVALID), so DEFAULT drops them from the template.
+_PRIVATE = {Attribute.ENCRYPT: pkcs11.DEFAULT, Attribute.VERIFY: pkcs11.DEFAULT,
+            Attribute.WRAP: pkcs11.DEFAULT, Attribute.TOKEN: False}
+
+
+def _pkcs8(key: object) -> bytes:
+    return key.private_bytes(  # type: ignore[attr-defined, no-any-return]
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption())
+
+
+def _foreign_keys() -> dict[str, tuple[KeyType, object]]:
+    from cryptography.hazmat.primitives.asymmetric import (
+        ed448,
+        ed25519,
+        rsa,
+    )
+    # CKK_EC_MONTGOMERY is not in python-pkcs11's KeyType: X25519/X448
+    # PKCS#8 is tested at op level (tests/mechanisms/test_wrap_pkcs8.py).
+    return {
+        "rsa": (KeyType.RSA, rsa.generate_private_key(65537, 2048)),
+        "p384": (KeyType.EC, ec.generate_private_key(ec.SECP384R1())),
+        "brainpoolP256r1": (KeyType.EC, ec.generate_private_key(
+            ec.BrainpoolP256R1())),
+        "ed25519": (KeyType.EC_EDWARDS,
+                    ed25519.Ed25519PrivateKey.generate()),
+        "ed448": (KeyType.EC_EDWARDS, ed448.Ed448PrivateKey.generate()),
+    }
+
+
+@pytest.mark.parametrize("name", ["rsa", "p384", "brainpoolP256r1",
+                                  "ed25519", "ed448"])
+def test_kwp_private_key_round_trip_is_byte_exact(
+        session: pkcs11.Session, name: str) -> None:
+    """A PrivateKeyInfo wrapped by cryptography unwraps into a private
+    key object, and the token wraps that object back into the very same
+    RFC 5649 blob (cryptography's PKCS#8 DER is deterministic)."""
+    key_type, foreign = _foreign_keys()[name]
+    kek = _aes(session, KEK, "kek")
+    blob = keywrap.aes_key_wrap_with_padding(KEK, _pkcs8(foreign))
+    key = kek.unwrap_key(ObjectClass.PRIVATE_KEY, key_type, blob,
+                         mechanism=Mechanism.AES_KEY_WRAP_KWP,
+                         template={**_PRIVATE,
+                                   Attribute.EXTRACTABLE: True})
+    assert key[Attribute.CLASS] == ObjectClass.PRIVATE_KEY
+    assert key[Attribute.KEY_TYPE] == key_type
+    assert key[Attribute.LOCAL] is False
+    assert key[Attribute.ALWAYS_SENSITIVE] is False
+    assert key[Attribute.NEVER_EXTRACTABLE] is False
+    assert kek.wrap_key(key, mechanism=Mechanism.AES_KEY_WRAP_KWP) == blob
+
+
+def test_token_wrapped_rsa_key_is_pkcs8_for_cryptography(
+        session: pkcs11.Session) -> None:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    pub, priv = session.generate_keypair(
+        KeyType.RSA, 2048, store=False,
+        private_template={Attribute.EXTRACTABLE: True})
+    kek = _aes(session, KEK, "kek")
+    der = keywrap.aes_key_unwrap_with_padding(
+        KEK, kek.wrap_key(priv, mechanism=Mechanism.AES_KEY_WRAP_KWP))
+    loaded = serialization.load_der_private_key(der, None)
+    numbers = loaded.public_key().public_numbers()  # type: ignore[union-attr]
+    assert numbers.n == int.from_bytes(pub[Attribute.MODULUS], "big")
+    assert numbers.e == int.from_bytes(pub[Attribute.PUBLIC_EXPONENT],
+                                       "big")
+    # Unwrapped again, it signs; cryptography verifies with the original
+    # public key.
+    twin = kek.unwrap_key(
+        ObjectClass.PRIVATE_KEY, KeyType.RSA,
+        keywrap.aes_key_wrap_with_padding(KEK, der),
+        mechanism=Mechanism.AES_KEY_WRAP_KWP,
+        template={**_PRIVATE, Attribute.SIGN: True})
+    assert twin[Attribute.MODULUS] == pub[Attribute.MODULUS]
+    sig = twin.sign(b"craton", mechanism=Mechanism.SHA256_RSA_PKCS)
+    loaded.public_key().verify(  # type: ignore[union-attr, call-arg]
+        sig, b"craton", padding.PKCS1v15(), hashes.SHA256())
+
+
+def test_cbc_pad_unwraps_an_ec_key_that_then_signs(
+        session: pkcs11.Session) -> None:
+    from cryptography.hazmat.primitives import padding as sym_padding
+    from cryptography.hazmat.primitives.asymmetric.utils import (
+        encode_dss_signature,
+    )
+
+    foreign = ec.generate_private_key(ec.SECP256R1())
+    iv = bytes(range(16))
+    padder = sym_padding.PKCS7(128).padder()
+    plain = padder.update(_pkcs8(foreign)) + padder.finalize()
+    enc = Cipher(algorithms.AES(KEK), modes.CBC(iv)).encryptor()
+    blob = enc.update(plain) + enc.finalize()
+    kek = _aes(session, KEK, "kek")
+    key = kek.unwrap_key(ObjectClass.PRIVATE_KEY, KeyType.EC, blob,
+                         mechanism=Mechanism.AES_CBC_PAD,
+                         mechanism_param=iv,
+                         template={**_PRIVATE, Attribute.SIGN: True})
+    assert key[Attribute.EC_PARAMS] == \
+        encode_named_curve_parameters("secp256r1")
+    sig = key.sign(b"craton", mechanism=Mechanism.ECDSA_SHA256)
+    der_sig = encode_dss_signature(int.from_bytes(sig[:32], "big"),
+                                   int.from_bytes(sig[32:], "big"))
+    foreign.public_key().verify(der_sig, b"craton",
+                                ec.ECDSA(hashes.SHA256()))
+
+
+def test_unwrap_with_the_wrong_key_type_is_template_inconsistent(
+        session: pkcs11.Session) -> None:
+    foreign = ec.generate_private_key(ec.SECP256R1())
+    kek = _aes(session, KEK, "kek")
+    blob = keywrap.aes_key_wrap_with_padding(KEK, _pkcs8(foreign))
+    with pytest.raises(pkcs11.exceptions.TemplateInconsistent):
+        kek.unwrap_key(ObjectClass.PRIVATE_KEY, KeyType.RSA, blob,
+                       mechanism=Mechanism.AES_KEY_WRAP_KWP,
+                       template=_PRIVATE)
+
+
+@pytest.mark.parametrize("payload", [
+    b"not a PrivateKeyInfo at all",
+    bytes.fromhex("3003020100"),          # SEQUENCE { INTEGER 0 } only
+])
+def test_corrupt_pkcs8_is_wrapped_key_invalid(session: pkcs11.Session,
+                                              payload: bytes) -> None:
+    kek = _aes(session, KEK, "kek")
+    blob = keywrap.aes_key_wrap_with_padding(KEK, payload)
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        kek.unwrap_key(ObjectClass.PRIVATE_KEY, KeyType.EC, blob,
+                       mechanism=Mechanism.AES_KEY_WRAP_KWP,
+                       template=_PRIVATE)
+
+
+def test_pkcs1_rsa_key_is_not_accepted_as_pkcs8(
+        session: pkcs11.Session) -> None:
+    """The traditional RSAPrivateKey form is not a PrivateKeyInfo."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    traditional = rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption())
+    kek = _aes(session, KEK, "kek")
+    blob = keywrap.aes_key_wrap_with_padding(KEK, traditional)
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        kek.unwrap_key(ObjectClass.PRIVATE_KEY, KeyType.RSA, blob,
+                       mechanism=Mechanism.AES_KEY_WRAP_KWP,
+                       template=_PRIVATE)
+
+
+def test_rsa_oaep_and_aes_ecb_do_not_wrap_private_keys(
+        session: pkcs11.Session) -> None:
+    """RSA OAEP and AES ECB wrap secret keys only (Current Mechanisms
+    2.1.8, 2.10): CKR_KEY_NOT_WRAPPABLE for a private key."""
+    from pkcs11 import MGF
+
+    pub, priv = session.generate_keypair(
+        KeyType.RSA, 2048, store=False,
+        public_template={Attribute.WRAP: True},
+        private_template={Attribute.EXTRACTABLE: True})
+    with pytest.raises(pkcs11.exceptions.KeyNotWrappable):
+        pub.wrap_key(priv, mechanism=Mechanism.RSA_PKCS_OAEP,
+                     mechanism_param=(Mechanism.SHA256, MGF.SHA256, None))
+    kek = _aes(session, KEK, "kek")
+    with pytest.raises(pkcs11.exceptions.KeyNotWrappable):
+        kek.wrap_key(priv, mechanism=Mechanism.AES_ECB)
+
+
+def test_rsa_oaep_secret_too_long_is_key_size_range(
+        session: pkcs11.Session) -> None:
+    from pkcs11 import MGF
+
+    pub, _ = session.generate_keypair(
+        KeyType.RSA, 2048, store=False,
+        public_template={Attribute.WRAP: True})
+    big = session.create_object({
+        Attribute.CLASS: ObjectClass.SECRET_KEY,
+        Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
+        Attribute.VALUE: bytes(range(256)) * 2,
+        Attribute.EXTRACTABLE: True, Attribute.TOKEN: False})
+    with pytest.raises(pkcs11.exceptions.KeySizeRange):
+        pub.wrap_key(big, mechanism=Mechanism.RSA_PKCS_OAEP,
+                     mechanism_param=(Mechanism.SHA256, MGF.SHA256, None))
+
+
+# --- AES ECB / CBC / CBC_PAD / GCM as wrapping mechanisms -----------------
+
+AES192 = bytes(range(100, 124))
+
+
+@pytest.mark.parametrize("mech", [Mechanism.AES_ECB, Mechanism.AES_CBC])
+def test_ecb_cbc_wrap_zero_pads_and_unwrap_cuts_to_value_len(
+        session: pkcs11.Session, mech: Mechanism) -> None:
+    """Current Mechanisms 2.10: the value is padded with zero bytes to a
+    block multiple; unwrapping cuts it back to CKA_VALUE_LEN."""
+    iv = bytes(16)
+    mode = modes.ECB() if mech == Mechanism.AES_ECB else modes.CBC(iv)
+    param = None if mech == Mechanism.AES_ECB else iv
+    kek = _aes(session, KEK, "kek")
+    target = _aes(session, AES192, "aes192")
+    wrapped = kek.wrap_key(target, mechanism=mech, mechanism_param=param)
+    enc = Cipher(algorithms.AES(KEK), mode).encryptor()
+    assert wrapped == enc.update(AES192 + bytes(8)) + enc.finalize()
+    key = kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
+                         mechanism=mech, mechanism_param=param,
+                         template={Attribute.VALUE_LEN: 24,
+                                   Attribute.ENCRYPT: True,
+                                   Attribute.TOKEN: False})
+    block = bytes(range(16))
+    assert key.encrypt(block, mechanism=Mechanism.AES_ECB) == \
+        _ecb(AES192, block)
+    with pytest.raises(pkcs11.exceptions.TemplateIncomplete):
+        kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
+                       mechanism=mech, mechanism_param=param,
+                       template={Attribute.TOKEN: False})
+    with pytest.raises(pkcs11.exceptions.WrappedKeyLenRange):
+        kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped[:-1],
+                       mechanism=mech, mechanism_param=param,
+                       template={Attribute.VALUE_LEN: 24,
+                                 Attribute.TOKEN: False})
+
+
+def test_cbc_pad_wrap_is_pkcs7_cbc(session: pkcs11.Session) -> None:
+    from cryptography.hazmat.primitives import padding as sym_padding
+
+    iv = bytes(range(16, 32))
+    kek = _aes(session, KEK, "kek")
+    target = _aes(session, AES192, "aes192")
+    wrapped = kek.wrap_key(target, mechanism=Mechanism.AES_CBC_PAD,
+                           mechanism_param=iv)
+    dec = Cipher(algorithms.AES(KEK), modes.CBC(iv)).decryptor()
+    unpad = sym_padding.PKCS7(128).unpadder()
+    plain = dec.update(wrapped) + dec.finalize()
+    assert unpad.update(plain) + unpad.finalize() == AES192
+    bad = wrapped[:-16] + bytes(16)
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, bad,
+                       mechanism=Mechanism.AES_CBC_PAD, mechanism_param=iv,
+                       template={Attribute.TOKEN: False})
+
+
+def test_gcm_wrap_is_ciphertext_then_tag(session: pkcs11.Session) -> None:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    iv, aad = bytes(range(12)), b"craton wrap"
+    param = pkcs11.GCMParams(iv, aad, 128)
+    kek = _aes(session, KEK, "kek")
+    target = _aes(session, AES192, "aes192")
+    wrapped = kek.wrap_key(target, mechanism=Mechanism.AES_GCM,
+                           mechanism_param=param)
+    assert wrapped == AESGCM(KEK).encrypt(iv, AES192, aad)
+    key = kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
+                         mechanism=Mechanism.AES_GCM, mechanism_param=param,
+                         template={Attribute.ENCRYPT: True,
+                                   Attribute.TOKEN: False})
+    block = bytes(16)
+    assert key.encrypt(block, mechanism=Mechanism.AES_ECB) == \
+        _ecb(AES192, block)
+    tampered = wrapped[:-1] + bytes([wrapped[-1] ^ 1])
+    with pytest.raises(pkcs11.exceptions.WrappedKeyInvalid):
+        kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, tampered,
+                       mechanism=Mechanism.AES_GCM, mechanism_param=param,
+                       template={Attribute.TOKEN: False})
+
+
+def test_aes_modes_advertise_wrap_and_unwrap(token: pkcs11.Token) -> None:
+    wrap = pkcs11.MechanismFlag.WRAP | pkcs11.MechanismFlag.UNWRAP
+    for mech in (Mechanism.AES_ECB, Mechanism.AES_CBC,
+                 Mechanism.AES_CBC_PAD, Mechanism.AES_GCM):
+        assert token.slot.get_mechanism_info(mech).flags & wrap == wrap
+    assert not token.slot.get_mechanism_info(Mechanism.AES_CTR).flags & wrap

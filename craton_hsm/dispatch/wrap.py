@@ -36,6 +36,7 @@ from craton_hsm.errors import (
     WrappingKeyHandleInvalid,
     WrappingKeyTypeInconsistent,
 )
+from craton_hsm.mechanisms import private_key_info
 from craton_hsm.mechanisms.params import (
     HkdfParams,
     ObjectHandleParam,
@@ -77,8 +78,8 @@ def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
         WrappingKeyTypeInconsistent)
     target = key_of(session(h), h_key)
     attrs = target.attrs
-    if attrs.get(CKA.CLASS) != CKO.SECRET_KEY:
-        raise KeyNotWrappable("only secret keys can be wrapped yet")
+    if attrs.get(CKA.CLASS) not in (CKO.SECRET_KEY, CKO.PRIVATE_KEY):
+        raise KeyNotWrappable("only secret and private keys are wrapped")
     if not attrs.get(CKA.EXTRACTABLE, False):
         raise KeyUnextractable("key is not extractable")
     if attrs.get(CKA.WRAP_WITH_TRUSTED) and \
@@ -87,7 +88,15 @@ def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
     _require_match(wrapping.attrs.get(CKA.WRAP_TEMPLATE, {}), attrs,
                    KeyNotWrappable)
     op = factory(wrapping, params)
-    value = bytes(attrs[CKA.VALUE])
+    if attrs[CKA.CLASS] == CKO.PRIVATE_KEY:
+        # Section 5.18.5 / Current Mechanisms 2.1, 2.3: a private key is
+        # wrapped as its PKCS#8 PrivateKeyInfo, by mechanisms that can
+        # carry arbitrary lengths (KW/KWP, CBC_PAD, GCM).
+        if not getattr(op, "private_keys", False):
+            raise KeyNotWrappable("mechanism wraps secret keys only")
+        value = private_key_info.encode(target)
+    else:
+        value = bytes(attrs[CKA.VALUE])
     if cap is None:
         return op.wrap_size(len(value)), None
     out: bytes = op.wrap(value)
@@ -119,7 +128,18 @@ def unwrap_key(h: int, mechanism: int, params: Any, h_unwrapping: int,
         _key_class(spec.key_types, True), UnwrappingKeyTypeInconsistent)
     tmpl = attributes.parse_template(pairs)
     _merge(tmpl, unwrapping.attrs.get(CKA.UNWRAP_TEMPLATE, {}))
-    value = factory(unwrapping, params).unwrap(wrapped)
+    op = factory(unwrapping, params)
+    if tmpl.get(CKA.CLASS) == CKO.PRIVATE_KEY:
+        if not getattr(op, "private_keys", False):
+            raise TemplateInconsistent("mechanism unwraps secret keys only")
+        # The template's CKA_KEY_TYPE, if any, must be the PKCS#8
+        # algorithm's: build_object raises TEMPLATE_INCONSISTENT.
+        key_type, material = private_key_info.decode(op.unwrap(wrapped))
+        attrs = templates.build_object(
+            templates.Op.UNWRAP, tmpl, key_type=key_type,
+            material=material, so=False)
+        return store_new(s, attrs)
+    value = op.trim(op.unwrap(wrapped), tmpl)
     attrs = templates.build_object(
         templates.Op.UNWRAP, tmpl, material={CKA.VALUE: value},
         so=False)

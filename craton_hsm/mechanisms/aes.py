@@ -29,6 +29,7 @@ from craton_hsm.mechanisms.registry import (
     Op,
     ParamKind,
 )
+from craton_hsm.mechanisms.wrap import by_encryption
 
 KEY_BYTES = (16, 32)          # CK_MECHANISM_INFO unit for AES: bytes
 AES_LENGTHS = frozenset({16, 24, 32})
@@ -104,9 +105,18 @@ def _keygen(key: KeyLike | None, params: object) -> AesKeyGenerator:
     return AesKeyGenerator()
 
 
-def _spec(mech: int, build: Builder, kind: ParamKind) -> MechSpec:
-    return MechSpec(mech, CRYPT, key_size=KEY_BYTES, key_types=KEY_TYPES,
-                    approved=True, params=kind, ops=_ops(build),
+def _spec(mech: int, build: Builder, kind: ParamKind,
+          wrap: dict[str, bool] | None = None) -> MechSpec:
+    """``wrap``: the by_encryption options when the mode also wraps keys
+    (ECB/CBC zero-pad and wrap secret keys only; CBC_PAD and GCM take
+    any length, so private keys' PrivateKeyInfo too)."""
+    ops = _ops(build)
+    flags = CRYPT
+    if wrap is not None:
+        ops.update(by_encryption(ops[Op.ENCRYPT], ops[Op.DECRYPT], **wrap))
+        flags |= CKF.WRAP | CKF.UNWRAP
+    return MechSpec(mech, flags, key_size=KEY_BYTES, key_types=KEY_TYPES,
+                    approved=True, params=kind, ops=ops,
                     multipart=BOTH)
 
 
@@ -114,9 +124,10 @@ SPECS: tuple[MechSpec, ...] = (
     MechSpec(CKM.AES_KEY_GEN, CKF.GENERATE, key_size=KEY_BYTES,
              key_types=KEY_TYPES, approved=True,
              ops={Op.GENERATE: _keygen}),
-    _spec(CKM.AES_ECB, _ecb, ParamKind.NONE),
-    _spec(CKM.AES_CBC, _cbc, ParamKind.BYTES),
-    _spec(CKM.AES_CBC_PAD, _cbc_pad, ParamKind.BYTES),
+    _spec(CKM.AES_ECB, _ecb, ParamKind.NONE, {"zero_pad": True}),
+    _spec(CKM.AES_CBC, _cbc, ParamKind.BYTES, {"zero_pad": True}),
+    _spec(CKM.AES_CBC_PAD, _cbc_pad, ParamKind.BYTES,
+          {"private_keys": True}),
     _spec(CKM.AES_CTR, _ctr, ParamKind.AES_CTR),
-    _spec(CKM.AES_GCM, _gcm, ParamKind.GCM),
+    _spec(CKM.AES_GCM, _gcm, ParamKind.GCM, {"private_keys": True}),
 )

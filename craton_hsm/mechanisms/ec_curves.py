@@ -114,3 +114,20 @@ def unwrap_point(curve: Curve, value: bytes) -> bytes:
     if isinstance(inner, bytes) and len(inner) in curve.point_lengths():
         return inner
     return value
+
+
+def by_name(name: str) -> Curve:
+    """The curve with this backend name (a key read from PKCS#8);
+    CKR_CURVE_NOT_SUPPORTED for any other."""
+    for curve, _, _ in _NAMES:
+        if curve.name == name:
+            return curve
+    raise CurveNotSupported(f"curve {name} not supported")
+
+
+def params_der(curve: Curve) -> bytes:
+    """CKA_EC_PARAMS for a key the token builds itself: the DER OID."""
+    for c, oid, _ in _NAMES:
+        if c is curve:
+            return bytes(core.ObjectIdentifier(oid).dump())
+    raise CurveNotSupported(f"curve {curve.name} not supported")

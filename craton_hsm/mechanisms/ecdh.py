@@ -13,7 +13,8 @@ DER OCTET STRING of the raw u-coordinate (as for Edwards keys; a raw
 value is accepted too); pPublicData is the peer's raw u-coordinate.  A
 peer value of the wrong length or of small order (all-zero Z, RFC 7748
 section 6.1) is CKR_MECHANISM_PARAM_INVALID: pPublicData is a field of
-the mechanism parameter, and the base key's domain is fine.
+the mechanism parameter, and the base key's domain is fine.  The same
+holds for a Weierstrass peer point that is malformed or not on the curve.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from craton_hsm._generated_ck import CKA, CKD, CKF, CKK, CKM
 from craton_hsm.backend import ec as ec_backend
 from craton_hsm.backend import ecdh as backend
 from craton_hsm.errors import (
+    KeyTypeInconsistent,
     MechanismParamInvalid,
     TemplateIncomplete,
     TemplateInconsistent,
@@ -73,8 +75,14 @@ def _montgomery_secret(key: KeyLike, public_data: bytes
 def _weierstrass_secret(key: KeyLike, public_data: bytes
                         ) -> Callable[[], bytes]:
     curve, priv = private_key(key)
-    peer = ec_backend.load_public(
-        curve.name, unwrap_point(curve, public_data))
+    try:
+        peer = ec_backend.load_public(
+            curve.name, unwrap_point(curve, public_data))
+    except KeyTypeInconsistent:
+        # A point off the curve (or malformed) is a bad pPublicData, a
+        # field of the mechanism parameter; the base key is fine.
+        raise MechanismParamInvalid("peer point is not on the curve") \
+            from None
     return lambda: backend.shared_secret(priv, peer)
 
 
