@@ -434,3 +434,40 @@ def test_aes_modes_advertise_wrap_and_unwrap(token: pkcs11.Token) -> None:
                  Mechanism.AES_CBC_PAD, Mechanism.AES_GCM):
         assert token.slot.get_mechanism_info(mech).flags & wrap == wrap
     assert not token.slot.get_mechanism_info(Mechanism.AES_CTR).flags & wrap
+
+
+# --- Wycheproof ecdh_secp256r1_ecpoint_test.json through C_DeriveKey -----
+
+def _wycheproof_ecdh() -> list[dict[str, object]]:
+    import json
+    from pathlib import Path
+
+    path = (Path(__file__).resolve().parents[2] / "shared" / "vectors" /
+            "wycheproof" / "ecdh_secp256r1_ecpoint_test.json")
+    tests = json.loads(path.read_text())["testGroups"][0]["tests"]
+    keep = {"Normal", "CVE-2017-8932", "InvalidCurveAttack",
+            "InvalidEncoding"}
+    return [t for t in tests if keep & set(t["flags"])][:12]
+
+
+@pytest.mark.parametrize("case", _wycheproof_ecdh(),
+                         ids=lambda c: f"tc{c['tcId']}")
+def test_wycheproof_ecdh_p256_ecpoint(session: pkcs11.Session,
+                                      case: dict[str, str]) -> None:
+    scalar = int(case["private"], 16).to_bytes(32, "big")
+    priv = session.create_object({
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+        Attribute.KEY_TYPE: KeyType.EC, Attribute.TOKEN: False,
+        Attribute.EC_PARAMS: encode_named_curve_parameters("secp256r1"),
+        Attribute.VALUE: scalar, Attribute.DERIVE: True})
+    param = (KDF.NULL, b"", bytes.fromhex(case["public"]))
+    template = {Attribute.EXTRACTABLE: True, Attribute.SENSITIVE: False,
+                Attribute.TOKEN: False}
+    if case["result"] == "valid":
+        key = priv.derive_key(KeyType.GENERIC_SECRET, 256,
+                              mechanism_param=param, template=template)
+        assert key[Attribute.VALUE] == bytes.fromhex(case["shared"])
+    else:
+        with pytest.raises(pkcs11.exceptions.MechanismParamInvalid):
+            priv.derive_key(KeyType.GENERIC_SECRET, 256,
+                            mechanism_param=param, template=template)
