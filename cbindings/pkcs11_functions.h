@@ -96,3 +96,16 @@ CK_RV C_VerifyMessage(CK_SESSION_HANDLE hSession, void *pParameter, CK_ULONG ulP
 CK_RV C_VerifyMessageBegin(CK_SESSION_HANDLE hSession, void *pParameter, CK_ULONG ulParameterLen);
 CK_RV C_VerifyMessageNext(CK_SESSION_HANDLE hSession, void *pParameter, CK_ULONG ulParameterLen, CK_BYTE *pData, CK_ULONG ulDataLen, CK_BYTE *pSignature, CK_ULONG ulSignatureLen);
 CK_RV C_MessageVerifyFinal(CK_SESSION_HANDLE hSession);
+/* @list 3.2 */
+CK_RV C_EncapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hPublicKey, CK_ATTRIBUTE *pTemplate, CK_ULONG ulAttributeCount, CK_BYTE *pCiphertext, CK_ULONG *pulCiphertextLen, CK_OBJECT_HANDLE *phKey);
+CK_RV C_DecapsulateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hPrivateKey, CK_ATTRIBUTE *pTemplate, CK_ULONG ulAttributeCount, CK_BYTE *pCiphertext, CK_ULONG ulCiphertextLen, CK_OBJECT_HANDLE *phKey);
+CK_RV C_VerifySignatureInit(CK_SESSION_HANDLE hSession, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hKey, CK_BYTE *pSignature, CK_ULONG ulSignatureLen);
+CK_RV C_VerifySignature(CK_SESSION_HANDLE hSession, CK_BYTE *pData, CK_ULONG ulDataLen);
+CK_RV C_VerifySignatureUpdate(CK_SESSION_HANDLE hSession, CK_BYTE *pPart, CK_ULONG ulPartLen);
+CK_RV C_VerifySignatureFinal(CK_SESSION_HANDLE hSession);
+CK_RV C_GetSessionValidationFlags(CK_SESSION_HANDLE hSession, CK_SESSION_VALIDATION_FLAGS_TYPE type, CK_FLAGS *pFlags);
+CK_RV C_AsyncComplete(CK_SESSION_HANDLE hSession, CK_UTF8CHAR *pFunctionName, CK_ASYNC_DATA *pResult);
+CK_RV C_AsyncGetID(CK_SESSION_HANDLE hSession, CK_UTF8CHAR *pFunctionName, CK_ULONG *pulID);
+CK_RV C_AsyncJoin(CK_SESSION_HANDLE hSession, CK_UTF8CHAR *pFunctionName, CK_ULONG ulID, CK_BYTE *pData, CK_ULONG ulData);
+CK_RV C_WrapKeyAuthenticated(CK_SESSION_HANDLE hSession, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hWrappingKey, CK_OBJECT_HANDLE hKey, CK_BYTE *pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_BYTE *pWrappedKey, CK_ULONG *pulWrappedKeyLen);
+CK_RV C_UnwrapKeyAuthenticated(CK_SESSION_HANDLE hSession, CK_MECHANISM *pMechanism, CK_OBJECT_HANDLE hUnwrappingKey, CK_BYTE *pWrappedKey, CK_ULONG ulWrappedKeyLen, CK_ATTRIBUTE *pTemplate, CK_ULONG ulAttributeCount, CK_BYTE *pAssociatedData, CK_ULONG ulAssociatedDataLen, CK_OBJECT_HANDLE *phKey);

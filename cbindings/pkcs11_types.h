@@ -290,3 +290,15 @@ typedef struct CK_SIGN_ADDITIONAL_CONTEXT {
     CK_BYTE *pContext;
     CK_ULONG ulContextLen;
 } CK_SIGN_ADDITIONAL_CONTEXT;
+
+/* PKCS#11 v3.2 function-list types (C_GetSessionValidationFlags and the
+   asynchronous functions). */
+typedef CK_ULONG CK_SESSION_VALIDATION_FLAGS_TYPE;
+
+typedef struct CK_ASYNC_DATA {
+    CK_ULONG ulVersion;
+    CK_BYTE *pValue;
+    CK_ULONG ulValue;
+    CK_OBJECT_HANDLE hObject;
+    CK_OBJECT_HANDLE hAdditionalObject;
+} CK_ASYNC_DATA;

@@ -27,6 +27,7 @@ static int craton_is_ready(void)
 /* ---- Interfaces (PKCS#11 v3.0 section 5.4.2) ------------------------- */
 
 static CK_INTERFACE craton_interfaces[] = {
+    {(CK_CHAR *)"PKCS 11", &craton_list_3_2, 0},
     {(CK_CHAR *)"PKCS 11", &craton_list_3_0, 0},
     {(CK_CHAR *)"PKCS 11", &craton_list_2_40, 0},
 };
@@ -73,7 +74,7 @@ CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
     if (flags != 0)
         return CKR_ARGUMENTS_BAD;
     /* A NULL name matches every interface, so NULL/NULL yields the first
-       (default, 3.0) entry and NULL/{2,40} the legacy one. */
+       (default, newest: 3.2) entry and NULL/{2,40} the legacy one. */
     for (i = 0; i < CRATON_N_INTERFACES; i++) {
         CK_INTERFACE *it = &craton_interfaces[i];
         CK_VERSION *have = (CK_VERSION *)it->pFunctionList;
@@ -83,7 +84,9 @@ CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
                    (const char *)it->pInterfaceName) != 0)
             continue;
         /* Never claim a version whose whole function list we lack
-           (python-pkcs11 asks for 3.2 and trusts CKR_OK). */
+           (python-pkcs11 asks for 3.2 and trusts CKR_OK): every 3.2
+           table entry is present, unimplemented ones answer
+           CKR_FUNCTION_NOT_SUPPORTED. */
         if (pVersion != NULL && (pVersion->major != have->major ||
                                  pVersion->minor != have->minor))
             continue;

@@ -14,7 +14,7 @@ CBINDINGS = ROOT / "cbindings"
 
 
 def function_names() -> list[str]:
-    """The 92 C_* names in function-list order (the header is the ABI)."""
+    """The 104 C_* names (3.2 list) in function-list order (the header is the ABI)."""
     text = (CBINDINGS / "pkcs11_functions.h").read_text()
     return re.findall(r"^CK_RV (C_\w+)\(", text, re.MULTILINE)
 

@@ -5,7 +5,7 @@
  *                   while a parent thread keeps calling into Python
  *
  * Built by the test with -DNAMES_H=... pointing at a generated header that
- * defines FUNCTION_NAMES[92] in function-list order.  Prints key=value
+ * defines FUNCTION_NAMES[104] in function-list order.  Prints key=value
  * lines; "FAIL ..." lines and a non-zero exit on any broken check.
  */
 #include <dlfcn.h>
@@ -21,7 +21,8 @@
 #include "pkcs11_constants.h"
 #include NAMES_H
 
-#define N_FUNCTIONS 92
+#define N_FUNCTIONS 104
+#define N_V30 92
 #define N_LEGACY 68
 
 /* CK_FUNCTION_LIST*: a CK_VERSION then pointers, which the ABI aligns
@@ -41,7 +42,10 @@ typedef CK_RV (*iface_fn)(CK_UTF8CHAR *, CK_VERSION *, CK_INTERFACE **,
 typedef CK_RV (*msg_next_fn)(CK_SESSION_HANDLE, void *, CK_ULONG,
                              CK_BYTE *, CK_ULONG, CK_BYTE *, CK_ULONG);
 
+typedef CK_RV (*async_id_fn)(CK_SESSION_HANDLE, CK_UTF8CHAR *, CK_ULONG *);
+
 static int failures;
+static table_t *t32;  /* the default interface: 3.2, all entries */
 static table_t *t30;
 
 #define CHECK(cond, what)                                               \
@@ -58,7 +62,7 @@ static void *fn(const char *name)
 
     for (i = 0; i < N_FUNCTIONS; i++)
         if (strcmp(FUNCTION_NAMES[i], name) == 0)
-            return t30->fn[i];
+            return t32->fn[i];
     fprintf(stderr, "unknown function %s\n", name);
     exit(2);
 }
@@ -86,32 +90,44 @@ static void check_interfaces(void *lib, void *list240)
     CK_VERSION v30 = {3, 0}, v240 = {2, 40}, v32 = {3, 2};
 
     CHECK(get_list(buf, NULL) == CKR_ARGUMENTS_BAD, "list NULL count");
-    CHECK(get_list(NULL, &count) == CKR_OK && count == 2, "list size");
-    count = 1;
-    CHECK(get_list(buf, &count) == CKR_BUFFER_TOO_SMALL && count == 2,
+    CK_VERSION v31 = {3, 1};
+
+    CHECK(get_list(NULL, &count) == CKR_OK && count == 3, "list size");
+    count = 2;
+    CHECK(get_list(buf, &count) == CKR_BUFFER_TOO_SMALL && count == 3,
           "list too small");
     count = 4;
-    CHECK(get_list(buf, &count) == CKR_OK && count == 2, "list full");
+    CHECK(get_list(buf, &count) == CKR_OK && count == 3, "list full");
     CHECK(strcmp((char *)buf[0].pInterfaceName, "PKCS 11") == 0 &&
+          strcmp((char *)buf[1].pInterfaceName, "PKCS 11") == 0 &&
           ((CK_VERSION *)buf[0].pFunctionList)->major == 3 &&
-          ((CK_VERSION *)buf[1].pFunctionList)->major == 2 &&
-          ((CK_VERSION *)buf[1].pFunctionList)->minor == 40 &&
-          buf[0].flags == 0 && buf[1].flags == 0, "list content");
-    CHECK(buf[1].pFunctionList == list240, "2.40 entry is C_GetFunctionList");
+          ((CK_VERSION *)buf[0].pFunctionList)->minor == 2 &&
+          ((CK_VERSION *)buf[1].pFunctionList)->major == 3 &&
+          ((CK_VERSION *)buf[1].pFunctionList)->minor == 0 &&
+          ((CK_VERSION *)buf[2].pFunctionList)->major == 2 &&
+          ((CK_VERSION *)buf[2].pFunctionList)->minor == 40 &&
+          buf[0].flags == 0 && buf[1].flags == 0 && buf[2].flags == 0,
+          "list content");
+    CHECK(buf[0].pFunctionList == t32, "3.2 entry is the default");
+    CHECK(buf[2].pFunctionList == list240, "2.40 entry is C_GetFunctionList");
 
-    CHECK(get(NULL, NULL, &it, 0) == CKR_OK && it->pFunctionList == t30,
-          "default interface is 3.0");
+    CHECK(get(NULL, NULL, &it, 0) == CKR_OK && it->pFunctionList == t32,
+          "default interface is 3.2");
     CHECK(get(NULL, &v240, &it, 0) == CKR_OK &&
           it->pFunctionList == list240, "default name, 2.40");
-    CHECK(get(NULL, &v32, &it, 0) == CKR_ARGUMENTS_BAD, "default name, 3.2");
+    CHECK(get(NULL, &v32, &it, 0) == CKR_OK && it->pFunctionList == t32,
+          "default name, 3.2");
     CHECK(get((CK_UTF8CHAR *)"PKCS 11", NULL, &it, 0) == CKR_OK &&
-          it->pFunctionList == t30, "named, any version -> 3.0");
+          it->pFunctionList == t32, "named, any version -> 3.2");
     CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v30, &it, 0) == CKR_OK &&
-          it->pFunctionList == t30, "3.0");
+          it->pFunctionList == buf[1].pFunctionList, "3.0");
+    t30 = (table_t *)buf[1].pFunctionList;
     CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v240, &it, 0) == CKR_OK &&
           it->pFunctionList == list240, "2.40");
-    CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v32, &it, 0) == CKR_ARGUMENTS_BAD,
-          "3.2 not claimed");
+    CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v32, &it, 0) == CKR_OK &&
+          it->pFunctionList == t32, "3.2");
+    CHECK(get((CK_UTF8CHAR *)"PKCS 11", &v31, &it, 0) == CKR_ARGUMENTS_BAD,
+          "3.1 not claimed");
     CHECK(get((CK_UTF8CHAR *)"Vendor X", NULL, &it, 0) == CKR_ARGUMENTS_BAD,
           "unknown name");
     CHECK(get(NULL, NULL, &it, CKF_INTERFACE_FORK_SAFE) == CKR_ARGUMENTS_BAD,
@@ -126,14 +142,17 @@ static void check_tables(void *lib, table_t *t240)
 
     CHECK(t240->version.major == 2 && t240->version.minor == 40,
           "2.40 version");
-    CHECK(t30->version.major == 3 && t30->version.minor == 0, "3.0 version");
+    CHECK(t30 != NULL && t30->version.major == 3 &&
+          t30->version.minor == 0, "3.0 version");
+    CHECK(t32->version.major == 3 && t32->version.minor == 2, "3.2 version");
     for (i = 0; i < N_FUNCTIONS; i++) {
         void *sym = dlsym(lib, FUNCTION_NAMES[i]);
 
-        if (t30->fn[i] == NULL)
+        if (t32->fn[i] == NULL)
             missing++;
-        if (t30->fn[i] != sym ||
-            (i < N_LEGACY && t240->fn[i] != t30->fn[i])) {
+        if (t32->fn[i] != sym ||
+            (i < N_V30 && t30 != NULL && t30->fn[i] != t32->fn[i]) ||
+            (i < N_LEGACY && t240->fn[i] != t32->fn[i])) {
             printf("FAIL entry %d %s\n", i, FUNCTION_NAMES[i]);
             mismatched++;
         }
@@ -147,12 +166,16 @@ static void check_unimplemented(void)
     CK_ULONG len = 0;
     CK_RV rv;
 
-    (void)len;
     rv = ((handle_fn)fn("C_MessageEncryptFinal"))(1);
     printf("message_encrypt_final_rv=0x%lx\n", rv);
     rv = ((msg_next_fn)fn("C_VerifyMessageNext"))(1, NULL, 0, NULL, 0,
                                                  NULL, 0);
     printf("verify_message_next_rv=0x%lx\n", rv);
+    /* 3.2 entries nobody implements are stubbed the same way. */
+    rv = ((handle_fn)fn("C_VerifySignatureFinal"))(1);
+    printf("verify_signature_final_rv=0x%lx\n", rv);
+    rv = ((async_id_fn)fn("C_AsyncGetID"))(1, (CK_UTF8CHAR *)"C_Sign", &len);
+    printf("async_get_id_rv=0x%lx\n", rv);
 }
 
 static int run_info(void *lib)
@@ -166,7 +189,7 @@ static int run_info(void *lib)
     CHECK(get_list((void **)&t240) == CKR_OK && t240 != NULL,
           "C_GetFunctionList");
     CHECK(get(NULL, NULL, &it, 0) == CKR_OK, "C_GetInterface");
-    t30 = (table_t *)it->pFunctionList;
+    t32 = (table_t *)it->pFunctionList;
 
     /* Before C_Initialize: Python is not started, every call refused. */
     printf("preinit_getinfo_rv=0x%lx\n",
@@ -209,7 +232,7 @@ static int run_fork(void *lib)
 
     if (get(NULL, NULL, &it, 0) != CKR_OK)
         return 1;
-    t30 = (table_t *)it->pFunctionList;
+    t32 = (table_t *)it->pFunctionList;
     printf("init_rv=0x%lx\n", ((ptr_fn)fn("C_Initialize"))(NULL));
     pthread_create(&thread, NULL, busy, NULL);
     for (i = 0; i < 20; i++) {
