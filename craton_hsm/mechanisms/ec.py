@@ -10,11 +10,12 @@ from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend import ec as backend
-from craton_hsm.errors import DataLenRange, TemplateIncomplete
+from craton_hsm.errors import DataLenRange
 from craton_hsm.mechanisms.checks import attr_bytes, keyed, no_params
 from craton_hsm.mechanisms.ec_curves import (
     Curve,
     Family,
+    curve_from_template,
     curve_of,
     unwrap_point,
     wrap_point,
@@ -87,12 +88,8 @@ class EcKeyPairGenerator:
         self, pub_template: Mapping[int, Any],
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
-        params = pub_template.get(CKA.EC_PARAMS)
-        if params is None:
-            raise TemplateIncomplete("CKA_EC_PARAMS missing")
-        curve = curve_of(params, Family.WEIERSTRASS)
+        curve, params = curve_from_template(pub_template, Family.WEIERSTRASS)
         scalar, point = backend.generate(curve.name)
-        params = bytes(params)
         pub: dict[int, Any] = {CKA.EC_PARAMS: params,
                                CKA.EC_POINT: wrap_point(point)}
         priv: dict[int, Any] = {

@@ -11,11 +11,14 @@ default curve.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from asn1crypto import core  # type: ignore[import-untyped]
 
-from craton_hsm.errors import CurveNotSupported
+from craton_hsm._generated_ck import CKA
+from craton_hsm.errors import CurveNotSupported, TemplateIncomplete
 
 
 class Family(enum.Enum):
@@ -131,3 +134,13 @@ def params_der(curve: Curve) -> bytes:
         if c is curve:
             return bytes(core.ObjectIdentifier(oid).dump())
     raise CurveNotSupported(f"curve {curve.name} not supported")
+
+
+def curve_from_template(template: Mapping[int, Any],
+                        family: Family) -> tuple[Curve, bytes]:
+    """The curve a key-pair template names in CKA_EC_PARAMS (sections
+    2.3.10-12: the public template carries it), and its encoding."""
+    params = template.get(CKA.EC_PARAMS)
+    if params is None:
+        raise TemplateIncomplete("CKA_EC_PARAMS missing")
+    return curve_of(params, family), bytes(params)

@@ -40,6 +40,7 @@ from craton_hsm.mechanisms.checks import (
 from craton_hsm.mechanisms.ec import EC_FLAGS, KEY_BITS, private_key
 from craton_hsm.mechanisms.ec_curves import (
     Family,
+    curve_from_template,
     curve_of,
     unwrap_point,
     wrap_point,
@@ -134,12 +135,8 @@ class MontgomeryKeyPairGenerator:
         self, pub_template: Mapping[int, Any],
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
-        params = pub_template.get(CKA.EC_PARAMS)
-        if params is None:
-            raise TemplateIncomplete("CKA_EC_PARAMS missing")
-        curve = curve_of(params, Family.MONTGOMERY)
+        curve, params = curve_from_template(pub_template, Family.MONTGOMERY)
         raw, pub_raw = backend.generate_x(curve.name)
-        params = bytes(params)
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},
                 {CKA.EC_PARAMS: params, CKA.VALUE: raw})
 

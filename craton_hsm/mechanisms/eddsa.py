@@ -13,11 +13,11 @@ from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend import ec as backend
-from craton_hsm.errors import MechanismParamInvalid, TemplateIncomplete
+from craton_hsm.errors import MechanismParamInvalid
 from craton_hsm.mechanisms.checks import attr_bytes, keyed, no_params
 from craton_hsm.mechanisms.ec_curves import (
-    Curve,
     Family,
+    curve_from_template,
     curve_of,
     unwrap_point,
     wrap_point,
@@ -78,12 +78,8 @@ class EdwardsKeyPairGenerator:
         self, pub_template: Mapping[int, Any],
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
-        params = pub_template.get(CKA.EC_PARAMS)
-        if params is None:
-            raise TemplateIncomplete("CKA_EC_PARAMS missing")
-        curve: Curve = curve_of(params, Family.EDWARDS)
+        curve, params = curve_from_template(pub_template, Family.EDWARDS)
         raw, pub_raw = backend.generate_ed(curve.name)
-        params = bytes(params)
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},
                 {CKA.EC_PARAMS: params, CKA.VALUE: raw})
 
