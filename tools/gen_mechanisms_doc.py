@@ -22,7 +22,8 @@ FLAG_NAMES = [(CKF.DIGEST, "digest"), (CKF.ENCRYPT, "encrypt"),
               (CKF.GENERATE, "generate"),
               (CKF.GENERATE_KEY_PAIR, "generate-key-pair"),
               (CKF.WRAP, "wrap"), (CKF.UNWRAP, "unwrap"),
-              (CKF.DERIVE, "derive"), (CKF.EC_F_P, "EC F(p)"),
+              (CKF.DERIVE, "derive"), (CKF.ENCAPSULATE, "encapsulate"),
+              (CKF.DECAPSULATE, "decapsulate"), (CKF.EC_F_P, "EC F(p)"),
               (CKF.EC_NAMEDCURVE, "named curves"),
               (CKF.EC_UNCOMPRESS, "uncompressed")]
 # Key sizes are in bits for RSA, EC and Edwards/Montgomery mechanisms and

@@ -9,7 +9,11 @@ from typing import Any
 from _craton_hsm_abi import ffi
 
 from craton_hsm._generated_ck import CKF, CKR
-from craton_hsm.abi import entry_crypto, entry_object  # noqa: F401
+from craton_hsm.abi import (  # noqa: F401
+    entry_crypto,
+    entry_kem,
+    entry_object,
+)
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
 from craton_hsm.dispatch import general, session

@@ -32,6 +32,8 @@ class Op(enum.Enum):
     WRAP = "wrap"
     UNWRAP = "unwrap"
     DERIVE = "derive"
+    ENCAPSULATE = "encapsulate"
+    DECAPSULATE = "decapsulate"
 
 
 class ParamKind(enum.Enum):
@@ -117,13 +119,14 @@ def _families() -> tuple[MechSpec, ...]:
         hmac,
         kdf,
         mldsa,
+        mlkem,
         rsa,
         wrap,
     )
 
     specs: list[MechSpec] = []
     for family in (digest, hmac, aes, cmac, aead, wrap, rsa, ec, ecdh,
-                   eddsa, kdf, mldsa):
+                   eddsa, kdf, mldsa, mlkem):
         specs.extend(family.SPECS)
     return tuple(specs)
 
