@@ -24,23 +24,31 @@ from craton_hsm.errors import TemplateInconsistent
 from craton_hsm.mechanisms.registry import Op, lookup
 
 
-def _secret_template(pairs: Pairs, secret: bytes) -> dict[int, Any]:
+def _secret_template(pairs: Pairs,
+                     secret: bytes) -> tuple[dict[int, Any], bytes]:
+    """The new key's template and value: a CKA_VALUE_LEN shorter than the
+    shared secret takes its leading bytes (as CKD_NULL does for ECDH, and
+    as python-pkcs11's ML-KEM suite expects for AES-128); longer is
+    inconsistent."""
     tmpl = attributes.parse_template(pairs)
     tmpl.setdefault(CKA.CLASS, int(CKO.SECRET_KEY))
     if tmpl[CKA.CLASS] != CKO.SECRET_KEY:
         raise TemplateInconsistent("a KEM makes secret keys only")
     tmpl.setdefault(CKA.KEY_TYPE, int(CKK.GENERIC_SECRET))
     length = tmpl.pop(CKA.VALUE_LEN, None)
-    if length is not None and int(length) != len(secret):
+    if length is None:
+        return tmpl, secret
+    if not 0 < int(length) <= len(secret):
         raise TemplateInconsistent(
             f"the shared secret is {len(secret)} bytes, not {length}")
-    return tmpl
+    return tmpl, secret[:int(length)]
 
 
 def _new_key(s: Any, mechanism: int, pairs: Pairs, secret: bytes) -> int:
+    tmpl, value = _secret_template(pairs, secret)
     attrs = templates.build_object(
-        templates.Op.DERIVE, _secret_template(pairs, secret),
-        material={CKA.VALUE: secret}, mechanism=mechanism)
+        templates.Op.DERIVE, tmpl, material={CKA.VALUE: value},
+        mechanism=mechanism)
     return store_new(s, attrs)
 
 

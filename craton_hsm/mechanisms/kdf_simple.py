@@ -128,6 +128,12 @@ class _EncryptData:
         self._data, self._iv = data, iv
 
     def derive(self, template: Mapping[int, Any]) -> dict[int, Any]:
+        # The key material is exactly the caller's data, encrypted: data
+        # shorter than the requested key is a bad parameter (what
+        # SoftHSMv2 answers and python-pkcs11's suite expects), not a
+        # template problem.
+        if derived_length(template, len(self._data)) > len(self._data):
+            raise MechanismParamInvalid("data shorter than the derived key")
         ct = backend.aes_ecb_encrypt(self._key, self._data) \
             if self._iv is None else \
             backend.aes_cbc_encrypt(self._key, self._iv, self._data)

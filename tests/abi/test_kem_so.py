@@ -195,7 +195,9 @@ def test_errors_are_named(tk: Token) -> None:
     assert kem.decapsulate(h, hp, ct)[0] == "KEY_TYPE_INCONSISTENT"
     assert kem.encapsulate(h, hp, (CKA.CLASS, ulong(CKO.PUBLIC_KEY)))[0] \
         == "TEMPLATE_INCONSISTENT"
-    assert kem.encapsulate(h, hp, (CKA.VALUE_LEN, ulong(16)))[0] == \
+    # Longer than the 32-byte shared secret is inconsistent; shorter keys
+    # take its leading bytes (see test_short_key_takes_leading_bytes).
+    assert kem.encapsulate(h, hp, (CKA.VALUE_LEN, ulong(33)))[0] == \
         "TEMPLATE_INCONSISTENT"
     assert kem.encapsulate(h, 0xdead)[0] == "KEY_HANDLE_INVALID"
     # A key without CKA_ENCAPSULATE may not encapsulate.
@@ -203,3 +205,23 @@ def test_errors_are_named(tk: Token) -> None:
         h, hp, tk.template((CKA.ENCAPSULATE, FALSE)), 1), "OK")
     assert kem.encapsulate(h, hp)[0] == "KEY_FUNCTION_NOT_PERMITTED"
     assert secret_keys(tk, h) == 1
+
+
+def test_short_key_takes_leading_bytes(tk: Token) -> None:
+    """An AES-128 key from ML-KEM: both sides take the same 16 leading
+    bytes of the 32-byte shared secret (python-pkcs11's suite does this)."""
+    h = tk.ready()
+    kem = Kem(tk)
+    rv, hp, hk = generate(tk, h, CKP.ML_KEM_768)
+    assert rv == "OK"
+    short = (CKA.VALUE_LEN, ulong(16))
+    rv, _, ct, k1 = kem.encapsulate(h, hp, *READABLE, short)
+    assert rv == "OK"
+    rv, k2 = kem.decapsulate(h, hk, ct, *READABLE,
+                             (CKA.KEY_TYPE, ulong(CKK.GENERIC_SECRET)))
+    assert rv == "OK"
+    rv, k3 = kem.decapsulate(h, hk, ct, *READABLE, short)
+    assert rv == "OK"
+    full = get(tk, h, k2, CKA.VALUE)[1]
+    assert get(tk, h, k1, CKA.VALUE)[1] == full[:16]
+    assert get(tk, h, k3, CKA.VALUE)[1] == full[:16]
