@@ -70,11 +70,11 @@ def test_upstream_suite(tmp_path: Path) -> None:
          "no:cacheprovider", "tests"], cwd=suite, env=env,
         capture_output=True, text=True, timeout=900, check=False)
     out = done.stdout
-    failed = set(re.findall(r"^FAILED (\S+)", out, re.M))
+    failed = set(re.findall(r"^FAILED (\S+)", out, re.MULTILINE))
     assert failed == EXPECTED_FAILURES, out[-6000:]
     passed = int(re.search(r"(\d+) passed", out).group(1))  # type: ignore
     assert passed > 100, out[-3000:]
-    for line in re.findall(r"^SKIPPED \[\d+\] (.*)$", out, re.M):
+    for line in re.findall(r"^SKIPPED \[\d+\] (.*)$", out, re.MULTILINE):
         if ALLOWED_SKIP.search(line):
             continue
         needed = re.search(r"Requires ([\d, ]+)", line)
