@@ -440,10 +440,10 @@ def test_aes_modes_advertise_wrap_and_unwrap(token: pkcs11.Token) -> None:
 
 def _wycheproof_ecdh() -> list[dict[str, object]]:
     import json
-    from pathlib import Path
 
-    path = (Path(__file__).resolve().parents[2] / "shared" / "vectors" /
-            "wycheproof" / "ecdh_secp256r1_ecpoint_test.json")
+    from tests.mechanisms.vectors import SHARED
+
+    path = SHARED / "wycheproof" / "ecdh_secp256r1_ecpoint_test.json"
     tests = json.loads(path.read_text())["testGroups"][0]["tests"]
     keep = {"Normal", "CVE-2017-8932", "InvalidCurveAttack",
             "InvalidEncoding"}
