@@ -15,41 +15,23 @@ mechanisms are not offered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from craton_hsm._generated_ck import CKA, CKF, CKH, CKK, CKM, CKP, CKR
+from craton_hsm._generated_ck import CKA, CKF, CKH, CKK, CKM, CKP
 from craton_hsm.backend import pqc as backend
-from craton_hsm.errors import CKRError, MechanismParamInvalid
-from craton_hsm.mechanisms.checks import (
-    attr_bytes,
-    keyed,
-    no_params,
-    template_int,
-)
+from craton_hsm.errors import MechanismParamInvalid
+from craton_hsm.mechanisms.parameter_sets import ParameterSets
 from craton_hsm.mechanisms.params import SignAdditionalContext
 from craton_hsm.mechanisms.registry import KeyLike, MechSpec, Op, ParamKind
 from craton_hsm.mechanisms.signing import HashSign, HashVerify
 
 KEY_TYPES = frozenset({CKK.ML_DSA})
-SETS: dict[int, str] = {
+SETS = ParameterSets("ML-DSA", {
     CKP.ML_DSA_44: "ML-DSA-44",
     CKP.ML_DSA_65: "ML-DSA-65",
     CKP.ML_DSA_87: "ML-DSA-87",
-}
+}, KEY_TYPES)
 # CK_MECHANISM_INFO sizes: the CKP_ML_DSA_* parameter sets offered.
 KEY_SIZES = (int(CKP.ML_DSA_44), int(CKP.ML_DSA_87))
 MAX_CONTEXT = 255
-
-
-def set_name(value: Any) -> str:
-    """The parameter set name; CKR_PARAMETER_SET_NOT_SUPPORTED if not
-    offered here."""
-    name = SETS.get(int(value)) if value is not None else None
-    if name is None:
-        raise CKRError(CKR.PARAMETER_SET_NOT_SUPPORTED,
-                       f"ML-DSA parameter set {value!r} not supported")
-    return name
 
 
 def _context(params: object) -> bytes:
@@ -70,48 +52,21 @@ def _any(m: bytes) -> None:
 
 def _sign(key: KeyLike | None, params: object) -> HashSign:
     ctx = _context(params)
-    k = keyed(key, KEY_TYPES)
-    cached = k.cache.get("mldsa_priv")
-    if cached is None:
-        name = set_name(k.attrs.get(CKA.PARAMETER_SET))
-        cached = (name, backend.load_dsa_private(name,
-                                                 attr_bytes(k, CKA.SEED)))
-        k.cache["mldsa_priv"] = cached
-    name, priv = cached
+    name, priv = SETS.loaded(key, "mldsa_priv", CKA.SEED,
+                             backend.load_dsa_private)
     return HashSign(backend.signature_size(name), None,
                     lambda m: backend.sign_dsa(priv, m, ctx), _any)
 
 
 def _verify(key: KeyLike | None, params: object) -> HashVerify:
     ctx = _context(params)
-    k = keyed(key, KEY_TYPES)
-    cached = k.cache.get("mldsa_pub")
-    if cached is None:
-        name = set_name(k.attrs.get(CKA.PARAMETER_SET))
-        cached = (name, backend.load_dsa_public(name,
-                                                attr_bytes(k, CKA.VALUE)))
-        k.cache["mldsa_pub"] = cached
-    name, pub = cached
+    name, pub = SETS.loaded(key, "mldsa_pub", CKA.VALUE,
+                            backend.load_dsa_public)
     return HashVerify(backend.signature_size(name), None,
                       lambda m, s: backend.verify_dsa(pub, s, m, ctx), _any)
 
 
-class MlDsaKeyPairGenerator:
-    """Reads CKA_PARAMETER_SET from the public template."""
-
-    def generate(
-        self, pub_template: Mapping[int, Any],
-        priv_template: Mapping[int, Any],
-    ) -> tuple[dict[int, Any], dict[int, Any]]:
-        pset = template_int(pub_template, CKA.PARAMETER_SET)
-        seed, pub = backend.generate_dsa(set_name(pset))
-        return ({CKA.PARAMETER_SET: pset, CKA.VALUE: pub},
-                {CKA.PARAMETER_SET: pset, CKA.SEED: seed})
-
-
-def _keygen(key: KeyLike | None, params: object) -> MlDsaKeyPairGenerator:
-    no_params(params)
-    return MlDsaKeyPairGenerator()
+_keygen = SETS.key_pair_factory(backend.generate_dsa)
 
 
 # FIPS 204 is an approved signature standard.
