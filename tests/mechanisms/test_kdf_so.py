@@ -12,9 +12,6 @@ every key is a session object, so tests do not share state.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,35 +27,12 @@ from craton_hsm._generated_ck import (
     CKP,
     CKZ,
 )
-from tests.abi.conftest import libpath  # noqa: F401  (fixture)
 from tests.abi.test_hostile import NULL, TRUE, Token, expect, ffi, name, ulong
 from tests.mechanisms.coverage import vectors
 from tests.mechanisms.test_kdf_vectors import KBKDF, RFC5869
 from tests.mechanisms.vectors import SHARED, nist_records, unhex
 
 FALSE = b"\x00"
-
-
-@pytest.fixture(scope="module")
-def tok(libpath: Path,  # noqa: F811
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
-    saved = {k: os.environ.get(k)
-             for k in ("CRATON_HSM_DATA_DIR", "CRATON_HSM_CONFIG")}
-    os.environ["CRATON_HSM_DATA_DIR"] = str(tmp_path_factory.mktemp("kdf"))
-    os.environ.pop("CRATON_HSM_CONFIG", None)
-    lib = ffi.dlopen(str(libpath))
-    expect(lib.C_Initialize(NULL), "OK")
-    t = Token(lib)
-    t.h = t.ready()  # type: ignore[attr-defined]
-    try:
-        yield t
-    finally:
-        expect(lib.C_Finalize(NULL), "OK")
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def secret(tok: Token, value: bytes, kt: int = CKK.GENERIC_SECRET,

@@ -11,39 +11,13 @@ from __future__ import annotations
 
 import hmac as stdlib_hmac
 import json
-import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM, CKO
-from tests.abi.conftest import libpath  # noqa: F401  (fixture)
 from tests.abi.test_hostile import NULL, TRUE, Token, expect, ffi, name, ulong
 from tests.mechanisms.vectors import SHARED, nist_records, unhex
-
-
-@pytest.fixture(scope="module")
-def tok(libpath: Path,  # noqa: F811
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[Token]:
-    saved = {k: os.environ.get(k)
-             for k in ("CRATON_HSM_DATA_DIR", "CRATON_HSM_CONFIG")}
-    os.environ["CRATON_HSM_DATA_DIR"] = str(tmp_path_factory.mktemp("so"))
-    os.environ.pop("CRATON_HSM_CONFIG", None)
-    lib = ffi.dlopen(str(libpath))
-    expect(lib.C_Initialize(NULL), "OK")
-    t = Token(lib)
-    t.h = t.ready()  # type: ignore[attr-defined]
-    try:
-        yield t
-    finally:
-        expect(lib.C_Finalize(NULL), "OK")
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def secret(tok: Token, kt: int, value: bytes, *caps: int) -> int:
