@@ -20,6 +20,11 @@ from typing import Any
 
 MIN_PBKDF2_ITERATIONS = 600_000
 STORAGE_MODES = ("persistent", "memory")
+CRYPTO_PROFILES = ("governance", "leading-edge")
+AUDIT_FSYNC = ("always", "state", "never")
+AUDIT_ON_BROKEN = ("latch", "warn")
+# SP 800-90A Table 2: at most 2^48 requests between reseeds.
+MAX_RESEED_INTERVAL = 1 << 48
 
 
 class ConfigError(ValueError):
@@ -39,6 +44,16 @@ class Config:
     max_objects_per_token: int = 100_000
     busy_timeout_ms: int = 5000
     backup_max_age_days: int = 365     # craton-hsm restore refuses older
+    fips_approved_only: bool = False   # [algorithms]
+    crypto_profile: str = "governance"  # [crypto] CRYPTO_PROFILES
+    drbg_reseed_interval: int = 1 << 20  # [drbg] generate requests
+    drbg_prediction_resistance: bool = False
+    audit_enabled: bool = True         # [audit]
+    audit_path: Path | None = None     # None: <data_dir>/audit
+    audit_fsync: str = "state"         # AUDIT_FSYNC
+    audit_max_file_bytes: int = 64 << 20   # rotate beyond this
+    audit_checkpoint_every: int = 1000     # records between signatures
+    audit_on_broken_chain: str = "latch"   # AUDIT_ON_BROKEN
     source: Path | None = None         # the TOML file read, if any
 
 
@@ -48,13 +63,14 @@ class _Key:
     kind: type
     low: int = 0
     high: int = 0
+    choices: tuple[str, ...] = ()   # for str keys that are not paths
 
 
 # (section, key) -> Config field and range.  Ranges for integers are
 # inclusive; "path" and "mode" are strings checked separately.
 _SCHEMA: dict[str, dict[str, _Key]] = {
     "storage": {
-        "mode": _Key("storage_mode", str),
+        "mode": _Key("storage_mode", str, choices=STORAGE_MODES),
         "path": _Key("data_dir", str),
         "busy_timeout_ms": _Key("busy_timeout_ms", int, 100, 600_000),
     },
@@ -68,6 +84,28 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
     },
     "backup": {
         "max_age_days": _Key("backup_max_age_days", int, 0, 36_500),
+    },
+    "algorithms": {
+        "fips_approved_only": _Key("fips_approved_only", bool),
+    },
+    "crypto": {
+        "profile": _Key("crypto_profile", str, choices=CRYPTO_PROFILES),
+    },
+    "drbg": {
+        "reseed_interval": _Key("drbg_reseed_interval", int, 1,
+                                MAX_RESEED_INTERVAL),
+        "prediction_resistance": _Key("drbg_prediction_resistance", bool),
+    },
+    "audit": {
+        "enabled": _Key("audit_enabled", bool),
+        "path": _Key("audit_path", str),
+        "fsync": _Key("audit_fsync", str, choices=AUDIT_FSYNC),
+        "max_file_bytes": _Key("audit_max_file_bytes", int, 64 << 10,
+                               1 << 40),
+        "checkpoint_every": _Key("audit_checkpoint_every", int, 1,
+                                 10_000_000),
+        "on_broken_chain": _Key("audit_on_broken_chain", str,
+                                choices=AUDIT_ON_BROKEN),
     },
     "limits": {
         "max_sessions": _Key("max_sessions", int, 1, 1_000_000),
@@ -141,15 +179,20 @@ def _parse(source: Path, doc: dict[str, Any]) -> dict[str, Any]:
 
 def _value(source: Path, name: str, spec: _Key, value: Any) -> Any:
     where = f"config file {source}: {name}"
-    # bool is an int subclass in Python; "true" is never a valid count.
-    if not isinstance(value, spec.kind) or isinstance(value, bool):
-        kind = "an integer" if spec.kind is int else "a string"
+    # bool is an int subclass in Python; "true" is never a valid count
+    # and 1 is never a valid switch.
+    if not isinstance(value, spec.kind) or \
+            (isinstance(value, bool) and spec.kind is not bool):
+        kind = {int: "an integer", bool: "true or false"}.get(
+            spec.kind, "a string")
         raise ConfigError(f"{where} must be {kind}, got "
                           f"{type(value).__name__}")
-    if isinstance(value, str) and spec.field == "storage_mode":
-        if value not in STORAGE_MODES:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and spec.choices:
+        if value not in spec.choices:
             raise ConfigError(f"{where} must be one of "
-                              f"{', '.join(STORAGE_MODES)}, got {value!r}")
+                              f"{', '.join(spec.choices)}, got {value!r}")
         return value
     if isinstance(value, str):
         if not value:
