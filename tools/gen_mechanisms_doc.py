@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from craton_hsm._generated_ck import CKF, CKM
+from craton_hsm.core.approved import ONLY_FOR
 from craton_hsm.mechanisms.registry import REGISTRY, MechSpec, Op
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,15 @@ def _multipart(spec: MechSpec) -> str:
     return ", ".join(ops) or "-"
 
 
+def _approved(spec: MechSpec) -> str:
+    if not spec.approved:
+        return "no"
+    only = ONLY_FOR.get(spec.mechanism)
+    if only is None:
+        return "yes"
+    return ", ".join(sorted(op.value for op in only)) + " only"
+
+
 def render() -> str:
     lines = [
         "# Mechanisms",
@@ -57,7 +67,8 @@ def render() -> str:
         ("Key sizes follow the unit PKCS#11 v3.0 uses for each mechanism: "
         "bits for RSA and elliptic-curve mechanisms, bytes for symmetric "
         "ones; `-` means the mechanism takes no key. *Approved* is the "
-        "column the approved-only (FIPS) mode filters on. CKM_RSA_X_509 "
+        "column the approved-only (FIPS) mode filters on (docs/approved-mode.md); "
+        "*verify only* rows are listed there but refuse signing. CKM_RSA_X_509 "
         "(raw RSA) is deliberately absent: it cannot be made constant-time "
         "over the backend."),
         "",
@@ -73,7 +84,7 @@ def render() -> str:
         size = "-" if (lo, hi) == (0, 0) else f"{lo}-{hi}"
         lines.append(
             f"| {_name(mech)} | 0x{mech:x} | {size} | {_flags(spec)} | "
-            f"{_multipart(spec)} | {'yes' if spec.approved else 'no'} |")
+            f"{_multipart(spec)} | {_approved(spec)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ from craton_hsm.errors import (
     CKRError,
     TemplateInconsistent,
 )
+from craton_hsm.vendor_ck import CKA_CRATON_COMPROMISED
 
 # A raw attribute value: the bytes behind pValue, or for an array attribute
 # the nested (type, raw) pairs.
@@ -50,7 +51,7 @@ _BOOL = (
     CKA.UNWRAP, CKA.SIGN, CKA.SIGN_RECOVER, CKA.VERIFY, CKA.VERIFY_RECOVER,
     CKA.DERIVE, CKA.EXTRACTABLE, CKA.LOCAL, CKA.NEVER_EXTRACTABLE,
     CKA.ALWAYS_SENSITIVE, CKA.ALWAYS_AUTHENTICATE, CKA.WRAP_WITH_TRUSTED,
-    CKA.ENCAPSULATE, CKA.DECAPSULATE,
+    CKA.ENCAPSULATE, CKA.DECAPSULATE, CKA_CRATON_COMPROMISED,
 )
 _ULONG = (
     CKA.CLASS, CKA.KEY_TYPE, CKA.CERTIFICATE_TYPE, CKA.CERTIFICATE_CATEGORY,

@@ -15,6 +15,7 @@ from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKC, CKK, CKM, CKO
 from craton_hsm.errors import AttributeValueInvalid
+from craton_hsm.vendor_ck import CKA_CRATON_COMPROMISED
 
 
 class F(enum.Flag):
@@ -119,6 +120,8 @@ KEY: Schema = {
     CKA.LOCAL: Rule(F.MODULE),                                   # fn 2,4,6
     CKA.KEY_GEN_MECHANISM: Rule(F.MODULE),                       # fn 2,4,6
     CKA.ALLOWED_MECHANISMS: Rule(F.NONE, ()),
+    # Vendor: one-way like CKA_SENSITIVE (docs/key-lifecycle.md).
+    CKA_CRATON_COMPROMISED: Rule(F.MODIFY | F.ONLY_TO_TRUE, False),
 }
 
 # Section 4.8, public keys (Table 30).

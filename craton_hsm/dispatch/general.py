@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from craton_hsm import __version__
 from craton_hsm._generated_ck import CKF
+from craton_hsm.core import approved
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.core.token import pad
-from craton_hsm.errors import ArgumentsBad, MechanismInvalid
-from craton_hsm.mechanisms.registry import REGISTRY
+from craton_hsm.errors import ArgumentsBad
 
 MANUFACTURER = b"Craton HSM"
 VERSION = tuple(int(p) for p in __version__.split(".")[:2])
@@ -77,15 +77,12 @@ def token_info(slot_id: int) -> TokenInfo:
 
 def mechanism_list(slot_id: int) -> list[int]:
     hsm_mod.current().token(slot_id)
-    return sorted(REGISTRY)
+    return approved.visible()
 
 
 def mechanism_info(slot_id: int, mechanism: int) -> tuple[int, int, int]:
     hsm_mod.current().token(slot_id)
-    spec = REGISTRY.get(mechanism)
-    if spec is None:
-        raise MechanismInvalid(f"unknown mechanism 0x{mechanism:x}")
-    return spec.key_size[0], spec.key_size[1], spec.flags
+    return approved.info(mechanism)
 
 
 def require_initialized() -> None:

@@ -14,14 +14,14 @@ from __future__ import annotations
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKK, CKO
-from craton_hsm.core import attributes, templates
+from craton_hsm.core import approved, attributes, templates
 from craton_hsm.core.session import Out
 from craton_hsm.dispatch.common import key as key_of
 from craton_hsm.dispatch.common import session
 from craton_hsm.dispatch.crypto import check_key
 from craton_hsm.dispatch.object import Pairs, store_new
 from craton_hsm.errors import TemplateInconsistent
-from craton_hsm.mechanisms.registry import Op, lookup
+from craton_hsm.mechanisms.registry import Op
 
 
 def _secret_template(pairs: Pairs,
@@ -56,7 +56,7 @@ def encapsulate_key(h: int, mechanism: int, params: Any, h_public: int,
                     pairs: Pairs, cap: int | None) -> tuple[Out, int | None]:
     """((ciphertext length, ciphertext or None), new key handle or None)."""
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.ENCAPSULATE, params)
     factory = spec.factory(Op.ENCAPSULATE)
     public = key_of(s, h_public)
     check_key(None, CKA.ENCAPSULATE, mechanism, spec.key_types, public,
@@ -73,7 +73,7 @@ def encapsulate_key(h: int, mechanism: int, params: Any, h_public: int,
 def decapsulate_key(h: int, mechanism: int, params: Any, h_private: int,
                     pairs: Pairs, ciphertext: bytes) -> int:
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.DECAPSULATE, params)
     factory = spec.factory(Op.DECAPSULATE)
     private = key_of(s, h_private)
     check_key(None, CKA.DECAPSULATE, mechanism, spec.key_types, private,

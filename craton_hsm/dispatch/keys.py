@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKO
-from craton_hsm.core import attributes, templates
+from craton_hsm.core import approved, attributes, templates
 from craton_hsm.dispatch.common import require_user, session
 from craton_hsm.dispatch.object import Pairs, store_new
 from craton_hsm.errors import (
@@ -15,7 +15,7 @@ from craton_hsm.errors import (
     TemplateIncomplete,
     TemplateInconsistent,
 )
-from craton_hsm.mechanisms.registry import MechSpec, Op, lookup
+from craton_hsm.mechanisms.registry import MechSpec, Op
 
 
 def _key_type(spec: MechSpec, tmpl: dict[int, Any] | None = None) -> int:
@@ -35,7 +35,7 @@ def _key_type(spec: MechSpec, tmpl: dict[int, Any] | None = None) -> int:
 
 def generate_key(h: int, mechanism: int, params: Any, pairs: Pairs) -> int:
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.GENERATE, params)
     factory = spec.factory(Op.GENERATE)
     # Seed 004: key generation is a User service (the Rust reference let
     # anyone generate; we do not).
@@ -53,7 +53,7 @@ def generate_key_pair(h: int, mechanism: int, params: Any,
                       pub_pairs: Pairs,
                       priv_pairs: Pairs) -> tuple[int, int]:
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.GENERATE_KEY_PAIR, params)
     factory = spec.factory(Op.GENERATE_KEY_PAIR)
     require_user(s)
     key_type = _key_type(spec)

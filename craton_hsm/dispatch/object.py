@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKR, CKU
-from craton_hsm.core import attributes, templates
+from craton_hsm.core import approved, attributes, templates
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.core.objects import Obj, matches
 from craton_hsm.core.session import OpKind, OpState, Session
@@ -26,6 +26,7 @@ Pairs = Iterable[tuple[int, attributes.RawValue]]
 
 def store_new(s: Session, attrs: dict[int, Any]) -> int:
     """Give a validated attribute set a uid and a handle and keep it."""
+    approved.check_new_key(attrs)
     is_token = bool(attrs.get(CKA.TOKEN, False))
     require_write(s, is_token)
     require_private_ok(s, attrs)

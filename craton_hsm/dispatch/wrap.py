@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKO
-from craton_hsm.core import attributes, templates
+from craton_hsm.core import approved, attributes, templates
 from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import Out
 from craton_hsm.dispatch.common import key as key_of
@@ -42,7 +42,7 @@ from craton_hsm.mechanisms.params import (
     ObjectHandleParam,
     OtherKey,
 )
-from craton_hsm.mechanisms.registry import Op, lookup
+from craton_hsm.mechanisms.registry import Op
 
 
 def _key_class(key_types: frozenset[int], private_side: bool) -> int:
@@ -70,7 +70,7 @@ def _lookup_key(h: int, oh: int, error: type[CKRError]) -> Obj:
 
 def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
              h_key: int, cap: int | None) -> Out:
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.WRAP, params)
     factory = spec.factory(Op.WRAP)
     wrapping = _checked(
         _lookup_key(h, h_wrapping, WrappingKeyHandleInvalid), CKA.WRAP,
@@ -120,7 +120,7 @@ def _merge(template: dict[int, Any], forced: Mapping[int, Any]) -> None:
 def unwrap_key(h: int, mechanism: int, params: Any, h_unwrapping: int,
                wrapped: bytes, pairs: Pairs) -> int:
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.UNWRAP, params)
     factory = spec.factory(Op.UNWRAP)
     unwrapping = _checked(
         _lookup_key(h, h_unwrapping, UnwrappingKeyHandleInvalid),
@@ -205,7 +205,7 @@ def _protection(base: Mapping[int, Any], other: OtherKey | None,
 def derive_key(h: int, mechanism: int, params: Any, h_base: int,
                pairs: Pairs) -> int:
     s = session(h)
-    spec = lookup(mechanism)
+    spec = approved.mechanism(mechanism, Op.DERIVE, params)
     factory = spec.factory(Op.DERIVE)
     base = _checked(key_of(s, h_base), CKA.DERIVE, mechanism,
                     spec.key_types, _key_class(spec.key_types, True),

@@ -114,13 +114,14 @@ def _row(mech: int, hash_name: str | None, approved: bool) -> MechSpec:
                     multipart=multipart)
 
 
-# SHA-1 is not approved for signature generation (SP 800-131A Rev.2).
+# SHA-1 is not approved for signature generation, only for legacy
+# verification (SP 800-131A Rev.2 section 9): core/approved.py ONLY_FOR.
 SPECS: tuple[MechSpec, ...] = (
     MechSpec(CKM.EC_KEY_PAIR_GEN, CKF.GENERATE_KEY_PAIR | EC_FLAGS,
              key_size=KEY_BITS, key_types=KEY_TYPES, approved=True,
              ops={Op.GENERATE_KEY_PAIR: _keygen}),
     _row(CKM.ECDSA, None, True),
-    _row(CKM.ECDSA_SHA1, "sha1", False),
+    _row(CKM.ECDSA_SHA1, "sha1", True),
     _row(CKM.ECDSA_SHA224, "sha224", True),
     _row(CKM.ECDSA_SHA256, "sha256", True),
     _row(CKM.ECDSA_SHA384, "sha384", True),

@@ -235,7 +235,9 @@ SIGN_OPS = frozenset({Op.SIGN, Op.VERIFY})
 
 _HASHED = (
     # (PKCS#1 v1.5 mech, PSS mech, hash mech, name, approved)
-    (CKM.SHA1_RSA_PKCS, CKM.SHA1_RSA_PKCS_PSS, CKM.SHA_1, "sha1", False),
+    # SHA-1: approved for legacy verification only (SP 800-131A Rev.2
+    # section 9); core/approved.py ONLY_FOR withholds signing.
+    (CKM.SHA1_RSA_PKCS, CKM.SHA1_RSA_PKCS_PSS, CKM.SHA_1, "sha1", True),
     (CKM.SHA224_RSA_PKCS, CKM.SHA224_RSA_PKCS_PSS, CKM.SHA224, "sha224",
      True),
     (CKM.SHA256_RSA_PKCS, CKM.SHA256_RSA_PKCS_PSS, CKM.SHA256, "sha256",
@@ -282,8 +284,9 @@ SPECS: tuple[MechSpec, ...] = (
     MechSpec(CKM.RSA_PKCS_KEY_PAIR_GEN, CKF.GENERATE_KEY_PAIR,
              key_size=GEN_BITS, key_types=frozenset({CKK.RSA}),
              approved=True, ops={Op.GENERATE_KEY_PAIR: keypair_generator}),
-    # One approval column per mechanism: PKCS#1 v1.5 encryption is not
-    # approved (SP 800-131A Rev.2 section 6), so neither is CKM_RSA_PKCS.
+    # PKCS#1 v1.5 signatures are approved (FIPS 186-5 section 5.4), its
+    # encryption is not (SP 800-131A Rev.2 section 6): listed, and
+    # core/approved.py ONLY_FOR limits it to sign/verify.
     _row(CKM.RSA_PKCS, SIGN | RECOVER | CRYPT, {
         Op.SIGN: _pkcs1_factory(None, False),
         Op.VERIFY: _pkcs1_factory(None, True),
@@ -291,7 +294,7 @@ SPECS: tuple[MechSpec, ...] = (
         Op.SIGN_RECOVER: _pkcs1_factory(None, False),
         Op.VERIFY_RECOVER: _verify_recover,
         Op.ENCRYPT: _pkcs1_encrypt, Op.DECRYPT: _pkcs1_decrypt,
-        **by_encryption(_pkcs1_encrypt, _pkcs1_decrypt)}, False),
+        **by_encryption(_pkcs1_encrypt, _pkcs1_decrypt)}, True),
     _row(CKM.RSA_PKCS_PSS, SIGN, {
         Op.SIGN: _pss_factory(None, False),
         Op.VERIFY: _pss_factory(None, True)}, True, ParamKind.RSA_PSS),
