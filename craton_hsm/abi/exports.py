@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from _craton_hsm_abi import ffi, lib
 
 from craton_hsm._generated_ck import CKR
+from craton_hsm.abi import audited
 from craton_hsm.errors import rv_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,7 +91,7 @@ def export(name: str) -> Callable[[F], F]:
     def register(fn: F) -> F:
         body: Callable[..., Any] = _injected(fn) if name == _FAULT else fn
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
-                       onerror=_on_error)(guarded(body))
+                       onerror=_on_error)(audited.wrap(name, guarded(body)))
         _exported.add(name)
         return fn
 
