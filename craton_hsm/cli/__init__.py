@@ -76,8 +76,8 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from craton_hsm.cli import backup, module, objects, slots, token
-    for group in (module, slots, token, objects, backup):
+    from craton_hsm.cli import audit, backup, module, objects, slots, token
+    for group in (module, slots, token, objects, backup, audit):
         for command in group.COMMANDS:
             cli.add_command(command)
 
