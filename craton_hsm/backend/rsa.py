@@ -57,7 +57,7 @@ def generate(bits: int, e: int) -> Numbers:
 
 
 def load_private(n: int, e: int, d: int, p: int | None = None,
-                 q: int | None = None) -> PrivateKey:
+                 q: int | None = None, validate: bool = True) -> PrivateKey:
     """A private key; the CRT values are recomputed from (n, e, d) and
     the primes rather than trusted, as the primes may be absent."""
     try:
@@ -66,7 +66,8 @@ def load_private(n: int, e: int, d: int, p: int | None = None,
         numbers = rsa.RSAPrivateNumbers(
             p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q),
             rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n))
-        return numbers.private_key()
+        return numbers.private_key(
+            unsafe_skip_rsa_key_validation=not validate)
     except (ValueError, TypeError):
         raise KeyTypeInconsistent("inconsistent RSA private key") from None
 

@@ -48,14 +48,19 @@ def _opt_int(key: KeyLike, attr: int) -> int | None:
     return int.from_bytes(bytes(value), "big") if value else None
 
 
-def private_key(key: KeyLike | None) -> backend.PrivateKey:
+def private_key(key: KeyLike | None,
+                validate: bool = True) -> backend.PrivateKey:
+    """The parsed key, cached.  ``validate=False`` is for the self-test's
+    constant keys only (craton_hsm/selftest): OpenSSL's RSA key check
+    (primality of p and q) costs ~50 ms, more than the whole power-on
+    budget, and a constant key was checked when its vector was made."""
     k = keyed(key, KEY_TYPES)
     cached = k.cache.get("rsa_priv")
     if cached is None:
         cached = backend.load_private(
             _int(k, CKA.MODULUS), _int(k, CKA.PUBLIC_EXPONENT),
             _int(k, CKA.PRIVATE_EXPONENT), _opt_int(k, CKA.PRIME_1),
-            _opt_int(k, CKA.PRIME_2))
+            _opt_int(k, CKA.PRIME_2), validate=validate)
         k.cache["rsa_priv"] = cached
     in_range(cached.key_size, OP_BITS, "RSA modulus bits")
     return cached
