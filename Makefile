@@ -20,7 +20,11 @@ $(STAMP): pyproject.toml
 	$(VPY) -m pip install -q -e '.[test]'
 	@touch $@
 
+# The integrity manifest (docs/selftests.md) is rewritten on every build:
+# with the editable install any edit of craton_hsm/ changes what the
+# library runs, and C_Initialize refuses a package that differs from it.
 build: $(LIB)
+	$(VPY) tools/write_manifest.py $(LIB)
 
 $(LIB): $(STAMP) $(wildcard ffi/*) $(wildcard cbindings/*)
 	$(VPY) ffi/build_hsm.py

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from _craton_hsm_abi import ffi, lib
 
+from craton_hsm import latch
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import audited
 from craton_hsm.errors import rv_of
@@ -44,6 +45,30 @@ _exported: set[str] = set()
 # nothing per call.
 FAULT_ENV = "CRATON_HSM_TEST_RAISE"
 _FAULT = os.environ.get(FAULT_ENV, "")
+
+# Refused with CKR_GENERAL_ERROR while the module is in its error state
+# (craton_hsm/latch.py; ISO/IEC 19790 7.10.1: no cryptographic service
+# after a self-test failed): every call that runs a mechanism, makes,
+# imports or unseals key material, or returns random bytes.  Slot,
+# session and object listing, C_GetInfo and C_Finalize still answer, so
+# an application can see the state and re-initialise.
+_OPS = ("Encrypt", "Decrypt", "Digest", "Sign", "Verify", "SignRecover",
+        "VerifyRecover", "VerifySignature")
+_MSG = ("Encrypt", "Decrypt", "Sign", "Verify")
+# Built from patterns, kept to the functions this .so really has.
+LATCHED: frozenset[str] = frozenset(FUNCTIONS) & frozenset(
+    {f"C_{o}{s}" for o in _OPS for s in ("Init", "", "Update", "Final")}
+    | {f"C_Message{o}{s}" for o in _MSG for s in ("Init", "Final")}
+    | {f"C_{o}Message{s}" for o in _MSG for s in ("", "Begin", "Next")}
+    | {"C_DigestKey", "C_DigestEncryptUpdate", "C_DecryptDigestUpdate",
+       "C_SignEncryptUpdate", "C_DecryptVerifyUpdate", "C_GenerateKey",
+       "C_GenerateKeyPair", "C_WrapKey", "C_UnwrapKey", "C_DeriveKey",
+       "C_WrapKeyAuthenticated", "C_UnwrapKeyAuthenticated",
+       "C_EncapsulateKey", "C_DecapsulateKey", "C_SeedRandom",
+       "C_GenerateRandom", "C_CreateObject", "C_CopyObject",
+       "C_GetOperationState", "C_SetOperationState", "C_InitToken",
+       "C_InitPIN", "C_SetPIN", "C_Login", "C_LoginUser"}
+)
 
 
 def _on_error(
@@ -90,12 +115,23 @@ def export(name: str) -> Callable[[F], F]:
 
     def register(fn: F) -> F:
         body: Callable[..., Any] = _injected(fn) if name == _FAULT else fn
+        if name in LATCHED:
+            body = _latched(body)
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
                        onerror=_on_error)(audited.wrap(name, guarded(body)))
         _exported.add(name)
         return fn
 
     return register
+
+
+def _latched(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` behind the error-state check (cheap when not latched)."""
+    @functools.wraps(fn)
+    def check_first(*args: Any) -> Any:
+        latch.check()
+        return fn(*args)
+    return check_first
 
 
 def _injected(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,6 +24,7 @@ from craton_hsm.errors import (
     SessionHandleInvalid,
     SlotIdInvalid,
 )
+from craton_hsm.selftest import power_on
 
 
 class Hsm:
@@ -104,6 +105,9 @@ def initialize() -> Hsm:
         if _STATE is not None and _STATE.pid == os.getpid():
             from craton_hsm.errors import CryptokiAlreadyInitialized
             raise CryptokiAlreadyInitialized("already initialised")
+        # Power-on self-tests before any service, at every C_Initialize
+        # (ISO/IEC 19790 7.10.2); a failure latches and raises.
+        power_on.run()
         _STATE = Hsm(load_config())
         return _STATE
 

@@ -95,7 +95,7 @@ TESTS: tuple[SelfTest, ...] = (
     _kat("kat-pbkdf2", "PBKDF2", K.pbkdf2),
     _kat("kat-hkdf", "HKDF", K.hkdf),
     _kat("kat-kbkdf", "KBKDF", K.kbkdf),
-    SelfTest("kat-drbg", "DRBG", _drbg),
+    SelfTest("drbg-kat", "DRBG", _drbg),
     _kat("kat-rsa-pkcs1", "RSA", A.rsa_pkcs1),
     _kat("kat-rsa-pss", "RSA", A.rsa_pss),
     _kat("kat-rsa-oaep", "RSA", A.rsa_oaep),

@@ -61,9 +61,12 @@ def placements(libpath: Path, tmp_path: Path) -> dict[str, Path]:
     link.parent.mkdir()
     link.symlink_to(libpath)
     # A copy has no ../.venv beside it: the build-time venv path is used.
+    # The module is the .so and its integrity manifest (docs/selftests.md).
     copy = tmp_path / "copy" / "libcraton_hsm.so"
     copy.parent.mkdir()
     shutil.copy2(libpath, copy)
+    shutil.copy2(libpath.with_name("craton_hsm.manifest.json"),
+                 copy.with_name("craton_hsm.manifest.json"))
     return {"direct": libpath, "symlink": link, "copy": copy}
 
 
