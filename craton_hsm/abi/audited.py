@@ -133,12 +133,15 @@ def _record(name: str, spec: Audited, fields: dict[str, Any],
             audit.stop()
     except audit.AuditUnavailable as e:
         _log.error("%s: %s", name, e)
+        if name in ("C_Initialize", "C_Finalize") and rv == OK:
+            audit.stop_quietly()
         if name == "C_Initialize" and rv == OK:
             # Fail closed: the module does not stay initialised without
             # its audit trail.
-            audit.stop_quietly()
             hsm_mod.finalize()
-        return DEVICE_ERROR if rv == OK else rv
+        # A call that only gives up capability (finalize, close, logout)
+        # keeps its result: refusing it would protect nothing.
+        return DEVICE_ERROR if rv == OK and spec.gate else rv
     return rv
 
 
