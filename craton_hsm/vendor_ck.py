@@ -13,4 +13,6 @@ from craton_hsm._generated_ck import CKA
 # CK_BBOOL.  Marks a key compromised (SP 800-57 Part 1 section 5.3.4:
 # a compromised key may only process, never protect).  Settable only to
 # CK_TRUE, like CKA_SENSITIVE; see docs/key-lifecycle.md.
-CKA_CRATON_COMPROMISED = int(CKA.VENDOR_DEFINED) | 0x4352_0001
+# Bit 30 (CKF_ARRAY_ATTRIBUTE) stays clear: that bit means "attribute
+# array" to every PKCS#11 marshaller, ours included.
+CKA_CRATON_COMPROMISED = int(CKA.VENDOR_DEFINED) | 0x0352_0001
