@@ -3,7 +3,7 @@ tests (:mod:`craton_hsm.drbg.health`).
 
 Test-only faults (``CRATON_HSM_SELFTEST_FAIL``, craton_hsm.selftest.
 faults): ``drbg-rct`` makes the source stick at one value, ``drbg-apt``
-makes every other byte zero (biased, yet never six equal in a row).  The
+makes two bytes in three zero (biased, yet never six equal in a row).  The
 faulty source replaces getrandom after the start-up test and until a
 health test has caught it, once per process, so the real tests catch it
 in operation and a re-initialised module recovers.
@@ -30,7 +30,7 @@ def _stuck(n: int) -> bytes:
 
 def _biased(n: int) -> bytes:
     noise = os.getrandom(n).replace(b"\x00", b"\x01")
-    return bytes(noise[i] if i % 2 else 0 for i in range(n))
+    return bytes(noise[i] if i % 3 == 2 else 0 for i in range(n))
 
 
 def _injected_fault() -> Source | None:

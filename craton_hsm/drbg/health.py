@@ -29,6 +29,8 @@ from __future__ import annotations
 from fractions import Fraction
 from math import ceil, comb
 
+from craton_hsm.selftest import faults
+
 ALPHA_LOG2 = 20             # alpha = 2^-20
 MIN_ENTROPY_BITS = 4        # assumed H per byte sample
 APT_WINDOW = 512
@@ -110,6 +112,9 @@ class SourceTests:
                 apt_value, apt_count, seen)
 
 
+_stuck_output = faults.injected("drbg-continuous")
+
+
 class ContinuousTest:
     """No output block equals the one before it (SP 800-90A 11.3; FIPS
     140-3 IG 9.x continuous random number generator test).  Blocks are
@@ -119,7 +124,13 @@ class ContinuousTest:
         self._last = first
 
     def check(self, blocks: bytes, size: int) -> None:
+        global _stuck_output
         last = self._last
+        if _stuck_output:
+            # Test-only (CRATON_HSM_SELFTEST_FAIL=drbg-continuous): once
+            # per process the generator "repeats" its previous block.
+            _stuck_output = False
+            blocks = last + blocks[size:]
         for i in range(0, len(blocks), size):
             block = blocks[i:i + size]
             if block == last:
