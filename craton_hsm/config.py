@@ -1,7 +1,10 @@
 """Module configuration: one TOML file plus two environment variables.
 
 ``CRATON_HSM_CONFIG`` names the TOML file (stdlib ``tomllib``);
-``CRATON_HSM_DATA_DIR`` overrides ``[storage] path``.  Every key, its
+``CRATON_HSM_DATA_DIR`` overrides ``[storage] path``.  A system policy
+file (``/etc/craton-hsm/policy.toml``, or ``CRATON_HSM_POLICY``) in the
+same schema pins keys: its values win over the user config, and each
+override is logged (seed 004, issue 5 "System policy file").  Every key, its
 default and its range are documented in docs/configuration.md.  The PIN
 policy follows seed 004 "Authentication" (PBKDF2-HMAC-SHA256, 600,000
 iterations, configurable upward only; PIN length 4-64 bytes).  Errors
@@ -10,6 +13,7 @@ name the file, the key and the fix, because an operator reads them.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import tomllib
@@ -18,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+DEFAULT_POLICY = Path("/etc/craton-hsm/policy.toml")
 MIN_PBKDF2_ITERATIONS = 600_000
 STORAGE_MODES = ("persistent", "memory")
 CRYPTO_PROFILES = ("governance", "leading-edge")
@@ -55,6 +62,8 @@ class Config:
     audit_checkpoint_every: int = 1000     # records between signatures
     audit_on_broken_chain: str = "latch"   # AUDIT_ON_BROKEN
     source: Path | None = None         # the TOML file read, if any
+    policy_source: Path | None = None  # the system policy file in force
+    pinned: tuple[str, ...] = ()       # "section.key" the policy pins
 
 
 @dataclass(frozen=True)
@@ -116,23 +125,74 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
 
 
 def load_config(environ: Mapping[str, str] = os.environ) -> Config:
-    """Build the Config from the environment and the optional TOML file."""
+    """Build the Config from the environment, the optional TOML file and
+    the system policy file."""
     source: Path | None = None
     values: dict[str, Any] = {}
     name = environ.get("CRATON_HSM_CONFIG")
     if name:
         source = Path(name).expanduser()
         values = _parse(source, _read_toml(source))
+    policy_source, pinned = _apply_policy(environ, values)
     override = environ.get("CRATON_HSM_DATA_DIR")
     if override:
         values["data_dir"] = Path(override).expanduser()
     elif "data_dir" not in values:
         values["data_dir"] = _default_data_dir(environ)
-    config = Config(source=source, **values)
+    config = Config(source=source, policy_source=policy_source,
+                    pinned=pinned, **values)
     _check_pin_range(config)
     if config.storage_mode == "persistent":
         _prepare_data_dir(config.data_dir, source)
     return config
+
+
+def _key_name(field: str) -> str:
+    for section, keys in _SCHEMA.items():
+        for key, spec in keys.items():
+            if spec.field == field:
+                return f"{section}.{key}"
+    raise KeyError(field)
+
+
+def _apply_policy(environ: Mapping[str, str],
+                  values: dict[str, Any]) -> tuple[Path | None,
+                                                   tuple[str, ...]]:
+    """Pin the policy file's keys over ``values``; log each override.
+
+    The default path missing means no policy; a path named by
+    CRATON_HSM_POLICY must exist (someone asked for it).
+    """
+    named = environ.get("CRATON_HSM_POLICY")
+    path = Path(named).expanduser() if named else DEFAULT_POLICY
+    if not named and not path.exists():
+        return None, ()
+    _check_policy_file(path)
+    pins = _parse(path, _read_toml(path))
+    for field, value in pins.items():
+        if field in values and values[field] != value:
+            log.warning("policy pins %s = %r; user config value %r ignored",
+                        _key_name(field), value, values[field])
+        values[field] = value
+    return path, tuple(sorted(_key_name(f) for f in pins))
+
+
+def _check_policy_file(path: Path) -> None:
+    """A policy only binds if the user cannot rewrite it: refuse one
+    that is group- or world-writable or owned by anyone but root or the
+    running user (for root, that is root alone)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"policy file {path} (named by CRATON_HSM_POLICY) does not "
+            "exist; create it or unset CRATON_HSM_POLICY") from None
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(f"policy file {path} is group- or world-"
+                          f"writable; run 'chmod go-w {path}'")
+    if st.st_uid not in (0, os.geteuid()):
+        raise ConfigError(f"policy file {path} is owned by uid "
+                          f"{st.st_uid}; it must be owned by root")
 
 
 def _where(source: Path | None) -> str:
