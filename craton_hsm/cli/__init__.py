@@ -76,8 +76,16 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from craton_hsm.cli import audit, backup, module, objects, slots, token
-    for group in (module, slots, token, objects, backup, audit):
+    from craton_hsm.cli import (
+        audit,
+        backup,
+        module,
+        objects,
+        selftest,
+        slots,
+        token,
+    )
+    for group in (module, slots, token, objects, backup, audit, selftest):
         for command in group.COMMANDS:
             cli.add_command(command)
 

@@ -16,6 +16,7 @@ from craton_hsm.errors import (
     TemplateInconsistent,
 )
 from craton_hsm.mechanisms.registry import MechSpec, Op
+from craton_hsm.selftest import pct
 
 
 def _key_type(spec: MechSpec, tmpl: dict[int, Any] | None = None) -> int:
@@ -70,6 +71,8 @@ def generate_key_pair(h: int, mechanism: int, params: Any,
                                                                  priv_t)
     pub.update(pub_material)
     priv.update(priv_material)
+    # Pair-wise consistency test before storing (ISO/IEC 19790 7.10.3.3).
+    pct.key_pair(key_type, pub, priv)
     h_pub = store_new(s, pub)
     try:
         h_priv = store_new(s, priv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from craton_hsm._generated_ck import CKA, CKR, CKU
+from craton_hsm._generated_ck import CKA, CKO, CKR, CKU
 from craton_hsm.core import approved, attributes, templates
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.core.objects import Obj, matches
@@ -20,6 +20,7 @@ from craton_hsm.dispatch.common import (
 )
 from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import ActionProhibited, CKRError, OperationActive
+from craton_hsm.selftest import pct
 
 Pairs = Iterable[tuple[int, attributes.RawValue]]
 
@@ -49,6 +50,8 @@ def create(h: int, pairs: Pairs) -> int:
     tmpl = attributes.parse_template(pairs)
     attrs = templates.build_object(templates.Op.CREATE, tmpl,
                                    so=s.token.login_role == CKU.SO)
+    if attrs.get(CKA.CLASS) == CKO.PRIVATE_KEY:
+        pct.imported(attrs)     # ISO/IEC 19790 7.10.3.3, on import
     return store_new(s, attrs)
 
 

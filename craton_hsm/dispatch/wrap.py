@@ -43,6 +43,7 @@ from craton_hsm.mechanisms.params import (
     OtherKey,
 )
 from craton_hsm.mechanisms.registry import Op
+from craton_hsm.selftest import pct
 
 
 def _key_class(key_types: frozenset[int], private_side: bool) -> int:
@@ -138,6 +139,7 @@ def unwrap_key(h: int, mechanism: int, params: Any, h_unwrapping: int,
         attrs = templates.build_object(
             templates.Op.UNWRAP, tmpl, key_type=key_type,
             material=material, so=False)
+        pct.imported(attrs)     # ISO/IEC 19790 7.10.3.3, on import
         return store_new(s, attrs)
     value = op.trim(op.unwrap(wrapped), tmpl)
     attrs = templates.build_object(
