@@ -154,7 +154,9 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
         return
     try:
         trail.append(name, fields, durable)
-    except OSError as e:
+    # ValueError/KeyError: the head record on disk is not one of ours
+    # (damaged or replaced); appending blindly would fork the chain.
+    except (OSError, ValueError, KeyError, TypeError) as e:
         _failed = str(e)
         _log.error("audit: cannot write %s: %s", trail.directory, e)
         raise AuditUnavailable(f"audit log: {e}") from None
