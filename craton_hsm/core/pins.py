@@ -1,4 +1,4 @@
-"""PIN records: PBKDF2-HMAC-SHA256 verifier plus key-encryption key.
+"""PIN records: password-KDF verifier plus key-encryption key.
 
 Seed 004 "Authentication": PINs are never stored; a PBKDF2-HMAC-SHA256
 hash with a per-PIN 32-byte random salt is (SP 800-132; 600,000
@@ -7,7 +7,9 @@ per call: the first 32 bytes are the stored verifier, the last 32 the
 key-encryption key (KEK) that wraps the token master key (core/vault.py).
 Because the KEK is never stored, reading the token file reveals neither
 the PIN nor the master key.  The KDF name and iteration count are stored
-with each record, so a later config change never breaks an old PIN.
+with each record, so a later config change never breaks an old PIN: the
+crypto profile (password_kdf.py) picks PBKDF2 (governance) or Argon2id
+(leading-edge) for new records only.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from craton_hsm.backend import storage_crypto
+from craton_hsm import password_kdf
 from craton_hsm.drbg import random_bytes
 
-KDF_PBKDF2_SHA256 = "pbkdf2-sha256"
+KDF_PBKDF2_SHA256 = password_kdf.PBKDF2
 SALT_BYTES = 32
 VERIFIER_BYTES = 32
 KEK_BYTES = 32
@@ -34,20 +36,19 @@ class PinRecord:
 
 def _derive(pin: bytes, kdf: str, iterations: int,
             salt: bytes) -> tuple[bytes, bytes]:
-    if kdf != KDF_PBKDF2_SHA256:
-        raise ValueError(f"unsupported PIN KDF {kdf!r}")
-    if iterations < 1:
-        raise ValueError("PBKDF2 iteration count must be positive")
-    out = storage_crypto.pbkdf2_sha256(pin, salt, iterations,
-                                       VERIFIER_BYTES + KEK_BYTES)
+    out = password_kdf.derive(pin, salt, kdf, iterations,
+                              VERIFIER_BYTES + KEK_BYTES)
     return out[:VERIFIER_BYTES], out[VERIFIER_BYTES:]
 
 
-def make_pin_record(pin: bytes, iterations: int) -> tuple[PinRecord, bytes]:
-    """A new record with a fresh salt, and the KEK it yields."""
+def make_pin_record(pin: bytes, iterations: int,
+                    profile: str = "governance") -> tuple[PinRecord, bytes]:
+    """A new record with a fresh salt, and the KEK it yields;
+    ``iterations`` is the PBKDF2 count the governance profile uses."""
+    kdf, work = password_kdf.for_profile(profile, iterations)
     salt = random_bytes(SALT_BYTES)
-    verifier, kek = _derive(pin, KDF_PBKDF2_SHA256, iterations, salt)
-    return PinRecord(KDF_PBKDF2_SHA256, iterations, salt, verifier), kek
+    verifier, kek = _derive(pin, kdf, work, salt)
+    return PinRecord(kdf, work, salt, verifier), kek
 
 
 def check_pin(pin: bytes, record: PinRecord) -> bytes | None:

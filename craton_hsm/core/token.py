@@ -186,7 +186,8 @@ class Token:
             self.verify(CKU.SO, so_pin)
         serial = random_bytes(8).hex().upper()
         record, kek = pins.make_pin_record(
-            so_pin, self.config.pbkdf2_iterations)
+            so_pin, self.config.pbkdf2_iterations,
+            self.config.crypto_profile)
         mk = vault.new_master_key()
         state = TokenState(
             serial=serial, label=pad(label, 32), so_pin=record,
@@ -209,8 +210,9 @@ class Token:
         st = self.require_initialized()
         self.check_pin_length(pin)
         assert self.mk is not None
-        record, kek = pins.make_pin_record(pin,
-                                           self.config.pbkdf2_iterations)
+        record, kek = pins.make_pin_record(
+            pin, self.config.pbkdf2_iterations,
+            self.config.crypto_profile)
         st.user_pin = record
         st.mk_wrapped_user = vault.wrap_master_key(self.mk, kek,
                                                    st.serial, "user")
@@ -226,7 +228,8 @@ class Token:
         name = ROLE_NAME[role]
         mk = self._unwrap(role, kek)
         record, new_kek = pins.make_pin_record(
-            new, self.config.pbkdf2_iterations)
+            new, self.config.pbkdf2_iterations,
+            self.config.crypto_profile)
         wrapped = vault.wrap_master_key(mk, new_kek, st.serial, name)
         if self.mk is None:
             vault.wipe(mk)

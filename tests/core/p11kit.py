@@ -54,7 +54,7 @@ ALL_CAPS = (CKA.ENCRYPT, CKA.DECRYPT, CKA.SIGN, CKA.VERIFY, CKA.WRAP,
 
 @contextmanager
 def module(libpath: Path, tmp: Path, toml: str = "",
-           fresh: bool = True) -> Iterator[Token]:
+           fresh: bool = True, pin: bytes = USER_PIN) -> Iterator[Token]:
     """An initialised module under ``toml`` with a logged-in R/W user
     session ``tok.h`` on its own data dir (``fresh``: a new token, else
     the one already in ``tmp``); finalised and env restored after."""
@@ -72,7 +72,7 @@ def module(libpath: Path, tmp: Path, toml: str = "",
             tok.h = tok.ready()  # type: ignore[attr-defined]
         else:
             tok.h = tok.open()  # type: ignore[attr-defined]
-            expect(tok.login(tok.h, CKU.USER, USER_PIN), "OK")
+            expect(tok.login(tok.h, CKU.USER, pin), "OK")
         yield tok
     finally:
         expect(lib.C_Finalize(NULL), "OK")
