@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+# The registry first: mechanisms.checks and the registry import each
+# other, and importing rsa_keys before the registry breaks that cycle.
+import craton_hsm.mechanisms.registry  # noqa: F401
 from craton_hsm import latch
 from craton_hsm._generated_ck import CKA, CKD, CKK, CKM
 from craton_hsm.backend import pqc
