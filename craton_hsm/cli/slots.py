@@ -106,8 +106,11 @@ _FLAG_WORDS = (
 @click.command("status")
 @click.option("--slot", type=int, default=None,
               help="Show only this slot (default: every slot).")
+@click.option("--security-posture", "posture", is_flag=True,
+              help="Report crypto profile, approved-only mode, self-test "
+              "state, mlock availability and the policy file instead.")
 @json_option
-def status(slot: int | None, as_json: bool) -> None:
+def status(slot: int | None, posture: bool, as_json: bool) -> None:
     """Show the module, its configuration and every token's state.
 
     Per slot: initialised, label, serial, PIN flags (user PIN
@@ -116,6 +119,9 @@ def status(slot: int | None, as_json: bool) -> None:
     logging in; use `list-objects --login` for private ones).
     """
     cfg = config()
+    if posture:
+        _security_posture(cfg, as_json)
+        return
     with library() as lib:
         if slot is not None:
             check_slot(lib, slot)
@@ -167,3 +173,25 @@ def status(slot: int | None, as_json: bool) -> None:
 
 
 COMMANDS = (list_slots, status)
+
+
+def _security_posture(cfg: Any, as_json: bool) -> None:
+    from craton_hsm.cli.posture import posture
+    doc = posture(cfg)
+    if as_json:
+        emit_json(doc)
+        return
+    out = console()
+    lock = doc["mlock"]
+    tests = doc["self_tests"]
+    rows = [
+        ("Crypto profile", doc["crypto_profile"]),
+        ("Approved-only", "on" if doc["fips_approved_only"] else "off"),
+        ("Self-tests", f"{tests['state']} ({tests['detail']})"),
+        ("mlock", "available" if lock["available"] else
+         f"unavailable ({lock['error']})"),
+        ("Policy file", doc["policy_file"] or "(none)"),
+        ("Pinned keys", ", ".join(doc["pinned"]) or "(none)"),
+    ]
+    for label, value in rows:
+        out.print(f"[bold]{label:<15}[/bold] {value}", highlight=False)
