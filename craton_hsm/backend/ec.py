@@ -19,8 +19,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 
@@ -62,12 +60,33 @@ def _ecdsa(digest: bytes) -> ec.ECDSA:
     return ec.ECDSA(Prehashed(_RawDigest(len(digest))))
 
 
-def generate(curve: str) -> tuple[int, bytes]:
-    """(private scalar, uncompressed public point)."""
-    key = ec.generate_private_key(_CURVES[curve]())
-    point = key.public_key().public_bytes(Encoding.X962,
-                                          PublicFormat.UncompressedPoint)
-    return key.private_numbers().private_value, point
+# Group orders n (SEC 2 section 2; FIPS 186-5 / SP 800-186 section 3;
+# RFC 5639 section 3 "q"): the bound for a private scalar, which the
+# caller draws from the module's DRBG (FIPS 186-5 A.2.2).
+ORDERS: dict[str, int] = {name: int(n, 16) for name, n in {
+    "secp224r1": "ffffffffffffffffffffffffffff16a2e0b8f03e13dd29455c5c2a3d",
+    "secp256r1": "ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc"
+                 "632551",
+    "secp384r1": "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4"
+                 "372ddf581a0db248b0a77aecec196accc52973",
+    "secp521r1": "01ff" + "ffffffff" * 7 + "fffffffa51868783bf2f966b7fcc0148"
+                 "f709a5d03bb5c9b8899c47aebb6fb71e91386409",
+    "secp256k1": "fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0"
+                 "364141",
+    "brainpoolP256r1": "a9fb57dba1eea9bc3e660a909d838d718c397aa3b561a6f7901e"
+                       "0e82974856a7",
+    "brainpoolP384r1": "8cb91e82a3386d280f5d6f7e50e641df152f7109ed5456b31f16"
+                       "6e6cac0425a7cf3ab6af6b7fc3103b883202e9046565",
+    "brainpoolP512r1": "aadd9db8dbe9c48b3fd4e6ae33c9fc07cb308db3b3c9d20ed663"
+                       "9cca70330870553e5c414ca92619418661197fac10471db1d381"
+                       "085ddaddb58796829ca90069",
+}.items()}
+
+
+def public_point(curve: str, scalar: int) -> bytes:
+    """The uncompressed public point d*G of a private scalar."""
+    return load_private(curve, scalar).public_key().public_bytes(
+        Encoding.X962, PublicFormat.UncompressedPoint)
 
 
 def load_private(curve: str, scalar: int) -> EcPrivateKey:
@@ -96,10 +115,6 @@ def verify_ecdsa(key: EcPublicKey, r: int, s: int, digest: bytes) -> None:
         raise SignatureInvalid("ECDSA signature invalid") from None
 
 
-_ED_GENERATE: dict[str, Callable[[], EdPrivateKey]] = {
-    "ed25519": ed25519.Ed25519PrivateKey.generate,
-    "ed448": ed448.Ed448PrivateKey.generate,
-}
 _ED_PRIVATE: dict[str, Callable[[bytes], EdPrivateKey]] = {
     "ed25519": ed25519.Ed25519PrivateKey.from_private_bytes,
     "ed448": ed448.Ed448PrivateKey.from_private_bytes,
@@ -110,12 +125,11 @@ _ED_PUBLIC: dict[str, Callable[[bytes], EdPublicKey]] = {
 }
 
 
-def generate_ed(curve: str) -> tuple[bytes, bytes]:
-    """(raw private key, raw public key) per RFC 8032 section 5.1.5."""
-    key = _ED_GENERATE[curve]()
-    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return raw, pub
+def ed_public(curve: str, raw: bytes) -> bytes:
+    """The raw public key of a raw private key (RFC 8032 section 5.1.5 /
+    5.2.5: the private key is b random bits, here from the DRBG)."""
+    return load_ed_private(curve, raw).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
 
 
 def load_ed_private(curve: str, raw: bytes) -> EdPrivateKey:

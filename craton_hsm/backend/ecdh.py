@@ -4,15 +4,11 @@ SEC 1 section 3.6.1)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
 from cryptography.hazmat.primitives.kdf.x963kdf import X963KDF
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
 
@@ -48,19 +44,12 @@ def x963(hash_name: str, secret: bytes, length: int,
 
 XPrivateKey = x25519.X25519PrivateKey | x448.X448PrivateKey
 
-_X_GENERATE: dict[str, Callable[[], XPrivateKey]] = {
-    "x25519": x25519.X25519PrivateKey.generate,
-    "x448": x448.X448PrivateKey.generate,
-}
-
-
-def generate_x(curve: str) -> tuple[bytes, bytes]:
-    """(raw private key, raw public u-coordinate), both little-endian
-    byte strings as RFC 7748 section 5 defines them."""
-    key = _X_GENERATE[curve]()
-    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return raw, pub
+def x_public(curve: str, raw: bytes) -> bytes:
+    """The raw public u-coordinate of a raw private key (RFC 7748 section
+    5: the private key is random bytes, here from the DRBG, clamped by
+    the scalar multiplication itself)."""
+    return load_x_private(curve, raw).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
 
 
 def load_x_private(curve: str, raw: bytes) -> XPrivateKey:

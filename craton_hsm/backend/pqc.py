@@ -45,22 +45,6 @@ def ciphertext_size(name: str) -> int:
     return _KEM[name][2]
 
 
-def _gen(table: dict[str, tuple[Any, Any, int]],
-         name: str) -> tuple[bytes, bytes]:
-    key = table[name][0].generate()
-    return key.private_bytes_raw(), key.public_key().public_bytes_raw()
-
-
-def generate_dsa(name: str) -> tuple[bytes, bytes]:
-    """(seed, encoded public key)."""
-    return _gen(_DSA, name)
-
-
-def generate_kem(name: str) -> tuple[bytes, bytes]:
-    """(seed d || z, encoded encapsulation key)."""
-    return _gen(_KEM, name)
-
-
 def _load_priv(table: dict[str, tuple[Any, Any, int]], name: str,
                seed: bytes) -> Any:
     try:

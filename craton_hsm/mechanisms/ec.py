@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from craton_hsm import drbg
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend import ec as backend
 from craton_hsm.errors import DataLenRange
@@ -81,6 +82,18 @@ def _verify_factory(hash_name: str | None) -> Factory:
     return make
 
 
+def private_scalar(n: int) -> int:
+    """FIPS 186-5 A.2.2 (rejection sampling): N = len(n) bits from the
+    DRBG as c, retried while c > n - 2; d = c + 1, uniform in [1, n-1]."""
+    nbits = n.bit_length()
+    nbytes = (nbits + 7) // 8
+    while True:
+        c = int.from_bytes(drbg.random_bytes(nbytes), "big") >> (
+            8 * nbytes - nbits)
+        if c <= n - 2:
+            return c + 1
+
+
 class EcKeyPairGenerator:
     """Reads CKA_EC_PARAMS from the public template (section 2.3.10)."""
 
@@ -89,7 +102,8 @@ class EcKeyPairGenerator:
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
         curve, params = curve_from_template(pub_template, Family.WEIERSTRASS)
-        scalar, point = backend.generate(curve.name)
+        scalar = private_scalar(backend.ORDERS[curve.name])
+        point = backend.public_point(curve.name, scalar)
         pub: dict[int, Any] = {CKA.EC_PARAMS: params,
                                CKA.EC_POINT: wrap_point(point)}
         priv: dict[int, Any] = {

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from craton_hsm import drbg
 from craton_hsm._generated_ck import CKA, CKD, CKF, CKK, CKM
 from craton_hsm.backend import ec as ec_backend
 from craton_hsm.backend import ecdh as backend
@@ -136,7 +137,9 @@ class MontgomeryKeyPairGenerator:
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
         curve, params = curve_from_template(pub_template, Family.MONTGOMERY)
-        raw, pub_raw = backend.generate_x(curve.name)
+        # RFC 7748 section 5: the private key is random bytes.
+        raw = drbg.random_bytes(curve.size)
+        pub_raw = backend.x_public(curve.name, raw)
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},
                 {CKA.EC_PARAMS: params, CKA.VALUE: raw})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from craton_hsm import drbg
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKM
 from craton_hsm.backend import ec as backend
 from craton_hsm.errors import MechanismParamInvalid
@@ -79,7 +80,9 @@ class EdwardsKeyPairGenerator:
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
         curve, params = curve_from_template(pub_template, Family.EDWARDS)
-        raw, pub_raw = backend.generate_ed(curve.name)
+        # RFC 8032 5.1.5 / 5.2.5: the private key is b bits of random.
+        raw = drbg.random_bytes(curve.size)
+        pub_raw = backend.ed_public(curve.name, raw)
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},
                 {CKA.EC_PARAMS: params, CKA.VALUE: raw})
 

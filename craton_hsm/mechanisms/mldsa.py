@@ -66,7 +66,8 @@ def _verify(key: KeyLike | None, params: object) -> HashVerify:
                       lambda m, s: backend.verify_dsa(pub, s, m, ctx), _any)
 
 
-_keygen = SETS.key_pair_factory(backend.generate_dsa)
+_keygen = SETS.key_pair_factory(backend.DSA_SEED_LEN,
+                                backend.public_from_seed_dsa)
 
 
 # FIPS 204 is an approved signature standard.

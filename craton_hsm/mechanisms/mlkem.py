@@ -73,7 +73,8 @@ def _decapsulate(key: KeyLike | None, params: object) -> Decapsulator:
     return Decapsulator(backend.ciphertext_size(name), priv)
 
 
-_keygen = SETS.key_pair_factory(backend.generate_kem)
+_keygen = SETS.key_pair_factory(backend.KEM_SEED_LEN,
+                                backend.public_from_seed_kem)
 
 
 # FIPS 203 is an approved key-establishment standard.

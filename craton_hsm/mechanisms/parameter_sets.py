@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from craton_hsm import drbg
 from craton_hsm._generated_ck import CKA, CKR
 from craton_hsm.errors import CKRError
 from craton_hsm.mechanisms.checks import (
@@ -51,29 +52,33 @@ class ParameterSets:
         return cached
 
     def key_pair_factory(
-            self, generate: Callable[[str], tuple[bytes, bytes]]
+            self, seed_len: int, public_from_seed: Callable[[str, bytes], bytes]
     ) -> Callable[[KeyLike | None, object], KeyPairGenerator]:
-        """Op.GENERATE_KEY_PAIR factory over backend ``generate(name) ->
-        (seed, public key)``."""
+        """Op.GENERATE_KEY_PAIR factory: a ``seed_len``-byte seed from the
+        module's DRBG (FIPS 204 ML-DSA.KeyGen xi, FIPS 203 ML-KEM.KeyGen
+        d || z), and the backend's ``public_from_seed(name, seed)``."""
         def make(key: KeyLike | None, params: object) -> KeyPairGenerator:
             no_params(params)
-            return KeyPairGenerator(self, generate)
+            return KeyPairGenerator(self, seed_len, public_from_seed)
         return make
 
 
 class KeyPairGenerator:
     """Reads CKA_PARAMETER_SET from the public template."""
 
-    def __init__(self, sets: ParameterSets,
-                 generate: Callable[[str], tuple[bytes, bytes]]) -> None:
+    def __init__(self, sets: ParameterSets, seed_len: int,
+                 public_from_seed: Callable[[str, bytes], bytes]) -> None:
         self._sets = sets
-        self._generate = generate
+        self._seed_len = seed_len
+        self._public_from_seed = public_from_seed
 
     def generate(
         self, pub_template: Mapping[int, Any],
         priv_template: Mapping[int, Any],
     ) -> tuple[dict[int, Any], dict[int, Any]]:
         pset = template_int(pub_template, CKA.PARAMETER_SET)
-        seed, pub = self._generate(self._sets.name(pset))
+        name = self._sets.name(pset)
+        seed = drbg.random_bytes(self._seed_len)
+        pub = self._public_from_seed(name, seed)
         return ({CKA.PARAMETER_SET: pset, CKA.VALUE: pub},
                 {CKA.PARAMETER_SET: pset, CKA.SEED: seed})

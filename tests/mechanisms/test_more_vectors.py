@@ -267,7 +267,8 @@ def test_sha3_ecdsa_is_raw_ecdsa_over_sha3(hash_mech: int) -> None:
     from craton_hsm.backend import ec as ec_backend
 
     p256 = unhex("06082a8648ce3d030107")
-    scalar, point = ec_backend.generate("secp256r1")
+    scalar = 0x1F2E3D4C5B6A7988 << 128 | 0x1122334455667788
+    point = ec_backend.public_point("secp256r1", scalar)
     priv = FakeKey({CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: p256,
                     CKA.VALUE: scalar.to_bytes(32, "big")})
     pub = FakeKey({CKA.KEY_TYPE: CKK.EC, CKA.EC_PARAMS: p256,
