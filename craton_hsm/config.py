@@ -147,6 +147,16 @@ def load_config(environ: Mapping[str, str] = os.environ) -> Config:
     return config
 
 
+# Issue 5 "Crypto profiles": the audit chain's hash per profile (the
+# audit trail implements both; PIN and backup KDFs: password_kdf.py).
+AUDIT_CHAIN_HASH = {"governance": "sha256", "leading-edge": "blake3-keyed"}
+
+
+def audit_chain_hash(config: Config) -> str:
+    """The hash new audit records chain with under ``config``'s profile."""
+    return AUDIT_CHAIN_HASH[config.crypto_profile]
+
+
 def _key_name(field: str) -> str:
     for section, keys in _SCHEMA.items():
         for key, spec in keys.items():

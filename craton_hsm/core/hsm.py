@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 
+from craton_hsm import drbg
 from craton_hsm.config import Config, load_config
 from craton_hsm.core.objects import HandleTable
 from craton_hsm.core.session import Session
@@ -30,6 +31,9 @@ from craton_hsm.selftest import power_on
 class Hsm:
     def __init__(self, config: Config) -> None:
         self.config = config
+        # The [drbg] settings of the process DRBG (docs/drbg.md).
+        drbg.configure(config.drbg_reseed_interval,
+                       config.drbg_prediction_resistance)
         self.pid = os.getpid()
         self.lock = threading.RLock()
         self.handles = HandleTable()
