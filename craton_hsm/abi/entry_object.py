@@ -9,12 +9,12 @@ from _craton_hsm_abi import ffi
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
+from craton_hsm.core.limits import MAX_FIND
 from craton_hsm.dispatch import object as obj
 from craton_hsm.errors import ArgumentsBad
 
 OK = int(CKR.OK)
 NULL = ffi.NULL
-MAX_FIND = 65536
 
 
 def _handle_out(p: Any) -> None:

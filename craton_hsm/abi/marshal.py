@@ -16,8 +16,19 @@ from _craton_hsm_abi import ffi
 from craton_hsm._generated_ck import CK_UNAVAILABLE_INFORMATION, CKF, CKR
 from craton_hsm.abi import params as params_mod
 from craton_hsm.core.attributes import KINDS, RawValue
+from craton_hsm.core.limits import (
+    MAX_ATTRIBUTE,
+    MAX_DATA,
+    MAX_PIN,
+    MAX_TEMPLATE,
+)
 from craton_hsm.core.session import Out
-from craton_hsm.errors import ArgumentsBad, AttributeValueInvalid
+from craton_hsm.errors import (
+    ArgumentsBad,
+    AttributeValueInvalid,
+    DataLenRange,
+    PinLenRange,
+)
 from craton_hsm.mechanisms.registry import lookup
 
 NULL = ffi.NULL
@@ -27,22 +38,17 @@ UNAVAILABLE = CK_UNAVAILABLE_INFORMATION
 OK = int(CKR.OK)
 TOO_SMALL = int(CKR.BUFFER_TOO_SMALL)
 
-# Bounds at the boundary (seed 004 / reference): hostile sizes are
-# refused before any allocation.
-MAX_TEMPLATE = 256
-MAX_ATTRIBUTE = 64 * 1024
-MAX_BUFFER = 64 * 1024 * 1024
-MAX_PIN = 256
 
 
-def data(p: Any, n: int, limit: int = MAX_BUFFER) -> bytes:
-    """Input bytes: NULL is allowed only for an empty buffer."""
+def data(p: Any, n: int, limit: int = MAX_DATA) -> bytes:
+    """Input bytes: NULL is allowed only for an empty buffer; more than
+    ``limit`` bytes is refused before anything is read
+    (core/limits.py)."""
     if n == 0:
         return b""
     if p == NULL:
         raise ArgumentsBad("NULL data pointer with a non-zero length")
     if n > limit:
-        from craton_hsm.errors import DataLenRange
         raise DataLenRange(f"input of {n} bytes exceeds {limit}")
     value: bytes = ffi.buffer(p, n)[:]
     return value
@@ -52,7 +58,6 @@ def pin(p: Any, n: int) -> bytes:
     if p == NULL:
         raise ArgumentsBad("NULL PIN")
     if n > MAX_PIN:
-        from craton_hsm.errors import PinLenRange
         raise PinLenRange("PIN longer than 256 bytes")
     value: bytes = ffi.buffer(p, n)[:]
     return value

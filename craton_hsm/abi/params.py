@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from craton_hsm.core.limits import MAX_DATA
 from craton_hsm.errors import MechanismParamInvalid
 from craton_hsm.mechanisms import params as P
 from craton_hsm.mechanisms.registry import ParamKind
@@ -40,12 +41,16 @@ def _null(ffi: Any, p: Any) -> bool:
 
 
 def copy(ffi: Any, p: Any, n: int) -> bytes:
-    """Copy n bytes from caller memory; NULL is allowed only for n == 0."""
+    """Copy n bytes from caller memory; NULL is allowed only for n == 0,
+    and a field longer than one buffer may be (core/limits.py) is refused
+    before anything is read."""
     n = int(n)
     if n == 0:
         return b""
     if _null(ffi, p):
         raise MechanismParamInvalid("NULL pointer with non-zero length")
+    if n > MAX_DATA:
+        raise MechanismParamInvalid(f"parameter field of {n} bytes")
     ptr, _ = _ctype(ffi, "CK_BYTE *")
     return bytes(ffi.buffer(ffi.cast(ptr, p), n))
 

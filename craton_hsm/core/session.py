@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from craton_hsm._generated_ck import CKF, CKR, CKS, CKU
+from craton_hsm.core.limits import MAX_DATA
 from craton_hsm.errors import (
     CKRError,
+    DataLenRange,
     OperationActive,
     OperationNotInitialized,
 )
@@ -44,6 +46,17 @@ class OpState:
     multipart: bool = False
     pending: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fed: int = 0
+
+    def feed(self, n: int) -> None:
+        """Count one C_*Update input toward the operation's total, which
+        is bounded like a single buffer (core/limits.py); past it,
+        CKR_DATA_LEN_RANGE, and the caller's ``active`` block ends the
+        operation (spec 5.2)."""
+        self.multipart = True
+        self.fed += n
+        if self.fed > MAX_DATA:
+            raise DataLenRange(f"multi-part input exceeds {MAX_DATA} bytes")
 
 
 class Session:

@@ -119,7 +119,7 @@ def digest(h: int, data: bytes, cap: int | None) -> Out:
 def digest_update(h: int, data: bytes) -> None:
     s = session(h)
     with s.active(OpKind.DIGEST) as st:
-        st.multipart = True
+        st.feed(len(data))
         st.op.update(data)
 
 
@@ -154,7 +154,7 @@ def update(h: int, kind: OpKind, data: bytes) -> None:
     """C_SignUpdate / C_VerifyUpdate."""
     s = session(h)
     with s.active(kind) as st:
-        st.multipart = True
+        st.feed(len(data))
         st.op.update(data)
 
 
@@ -204,8 +204,15 @@ def crypt_update(h: int, kind: OpKind, data: bytes, cap: int | None) -> Out:
     s = session(h)
     st = s.get(kind)
     st.multipart = True
-    return deliver(s, kind, cap, st.op.update_size(len(data)),
-                   lambda: st.op.update(data), exact=True, finishes=False)
+
+    def make() -> bytes:
+        # Counted when consumed: a length query or a too-small buffer
+        # does not feed the operation.
+        st.feed(len(data))
+        out: bytes = st.op.update(data)
+        return out
+    return deliver(s, kind, cap, st.op.update_size(len(data)), make,
+                   exact=True, finishes=False)
 
 
 def crypt_final(h: int, kind: OpKind, cap: int | None) -> Out:
@@ -233,6 +240,6 @@ def dual_update(h: int, first: OpKind, second: OpKind, data: bytes,
     if value is not None:
         fed = data if crypt_kind is OpKind.ENCRYPT else value
         with s.active(partner) as st:
-            st.multipart = True
+            st.feed(len(fed))
             st.op.update(fed)
     return n, value
