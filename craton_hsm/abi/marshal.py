@@ -15,7 +15,7 @@ from _craton_hsm_abi import ffi
 
 from craton_hsm._generated_ck import CK_UNAVAILABLE_INFORMATION, CKF, CKR
 from craton_hsm.abi import params as params_mod
-from craton_hsm.core.attributes import KINDS, RawValue
+from craton_hsm.core.attributes import KINDS, Kind, RawValue
 from craton_hsm.core.limits import (
     MAX_ATTRIBUTE,
     MAX_DATA,
@@ -77,10 +77,14 @@ def template(p: Any, count: int, depth: int = 0) -> list[tuple[int,
         a = p[i]
         t = int(a.type)
         n = int(a.ulValueLen)
-        # Only a known array type is read as a nested template; an
-        # unknown type with the array bit set stays plain bytes so the
-        # core names it CKR_ATTRIBUTE_TYPE_INVALID.
-        if t & ARRAY and t in KINDS:
+        # Only a template-valued type (CKA_WRAP/UNWRAP/DERIVE_TEMPLATE)
+        # is read as a nested CK_ATTRIBUTE array.  CKA_ALLOWED_MECHANISMS
+        # also carries CKF_ARRAY_ATTRIBUTE but is an array of
+        # CK_MECHANISM_TYPE (spec 4.1.4): read as a template, its
+        # numbers became pointers.  An unknown type with the array bit
+        # set stays plain bytes so the core names it
+        # CKR_ATTRIBUTE_TYPE_INVALID.
+        if t & ARRAY and KINDS.get(t) is Kind.TEMPLATE:
             inner = ffi.cast("CK_ATTRIBUTE *", a.pValue)
             if n % ATTR_SIZE:
                 raise AttributeValueInvalid("bad attribute array length")

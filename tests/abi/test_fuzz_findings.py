@@ -1,0 +1,81 @@
+"""Regression tests for what the C ABI fuzzer (tests/fuzz/) found, each
+through build/libcraton_hsm.so in cffi ABI mode (tests/abi/test_hostile.py
+harness).  docs/fuzzing.md lists the findings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from abi.test_hostile import (
+    TRUE,
+    Token,
+    data_env,  # noqa: F401  (fixture)
+    expect,
+    ffi,
+    lib,  # noqa: F401  (fixture)
+    tok,  # noqa: F401  (fixture)
+    ulong,
+)
+from craton_hsm._generated_ck import CKA, CKK, CKM, CKO
+
+
+def _aes_with_allowed(tok: Token, h: int,  # noqa: F811
+                      mechs: list[int]) -> tuple[
+        int, int]:
+    value = b"".join(ulong(m) for m in mechs)
+    out = ffi.new("CK_OBJECT_HANDLE *")
+    rv = tok.lib.C_CreateObject(h, tok.template(
+        (CKA.CLASS, ulong(CKO.SECRET_KEY)), (CKA.KEY_TYPE, ulong(CKK.AES)),
+        (CKA.VALUE, bytes(16)), (CKA.ENCRYPT, TRUE),
+        (CKA.ALLOWED_MECHANISMS, value)), 5, out)
+    return int(rv), int(out[0])
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 6])
+def test_allowed_mechanisms_is_a_mechanism_array_not_a_template(
+        tok: Token, count: int) -> None:  # noqa: F811
+    """Finding 1: CKA_ALLOWED_MECHANISMS carries CKF_ARRAY_ATTRIBUTE, and
+    the ABI read it as a nested CK_ATTRIBUTE array: 3 or 6 mechanisms
+    (a multiple of sizeof(CK_ATTRIBUTE)) turned mechanism numbers into
+    pointers and crashed the host with SIGSEGV; 1 or 2 were refused as
+    ATTRIBUTE_VALUE_INVALID.  It is a CK_MECHANISM_TYPE array (spec
+    4.1.4 / 4.4)."""
+    h = tok.ready()
+    mechs = [CKM.AES_ECB, CKM.AES_CBC, CKM.AES_GCM, CKM.AES_CTR,
+             CKM.AES_CBC_PAD, CKM.AES_KEY_WRAP][:count]
+    rv, key = _aes_with_allowed(tok, h, mechs)
+    expect(rv, "OK")
+    a = ffi.new("CK_ATTRIBUTE *")
+    buf = ffi.new("CK_MECHANISM_TYPE[8]")
+    a.type, a.pValue, a.ulValueLen = CKA.ALLOWED_MECHANISMS, buf, \
+        ffi.sizeof(buf)
+    expect(tok.lib.C_GetAttributeValue(h, key, a, 1), "OK")
+    assert a.ulValueLen == count * ffi.sizeof("CK_MECHANISM_TYPE")
+    assert sorted(buf[i] for i in range(count)) == sorted(mechs)
+    # The list is enforced: ECB (first in the list) works, CTR only
+    # when listed.
+    if count:
+        expect(tok.lib.C_EncryptInit(h, tok.mechanism(CKM.AES_ECB), key),
+               "OK")
+        _end_encrypt(tok.lib, h)
+    ctr = tok.mechanism(CKM.AES_CTR, ulong(128) + bytes(16))
+    expect(tok.lib.C_EncryptInit(h, ctr, key),
+           "MECHANISM_INVALID" if 0 < count < 4 else "OK")
+
+
+def _end_encrypt(lib: Any, h: int) -> None:  # noqa: F811
+    out, n = ffi.new("unsigned char[16]"), ffi.new("CK_ULONG *", 16)
+    expect(lib.C_Encrypt(h, bytes(16), 16, out, n), "OK")
+
+
+def test_allowed_mechanisms_wrong_length_is_value_invalid(
+        tok: Token) -> None:  # noqa: F811
+    h = tok.ready()
+    out = ffi.new("CK_OBJECT_HANDLE *")
+    expect(tok.lib.C_CreateObject(h, tok.template(
+        (CKA.CLASS, ulong(CKO.SECRET_KEY)), (CKA.KEY_TYPE, ulong(CKK.AES)),
+        (CKA.VALUE, bytes(16)), (CKA.ALLOWED_MECHANISMS, b"\x01\x02\x03")),
+        4, out), "ATTRIBUTE_VALUE_INVALID")
