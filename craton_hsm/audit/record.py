@@ -9,9 +9,11 @@ hash of the same object without ``hash``; that object contains ``prev``
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from dataclasses import dataclass
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from craton_hsm.backend import audit_primitives as prim
@@ -27,16 +29,38 @@ _dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":"),
                           ensure_ascii=False).encode
 
 
+def _member(key: str, value: Any) -> str:
+    # The same bytes json.dumps(sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False) writes, without its per-call setup, which is
+    # most of a record's cost (docs/audit.md "Overhead").
+    if value.__class__ is str:
+        return f"{_quote(key)}:{_quote(value)}"
+    if value.__class__ is int:
+        return f"{_quote(key)}:{value!r}"
+    return f"{_quote(key)}:{_dumps(value)}"
+
+
+def _join(members: list[str]) -> bytes:
+    return ("{" + ",".join(members) + "}").encode("utf-8")
+
+
 def canonical(record: dict[str, Any]) -> bytes:
-    return _dumps(record).encode("utf-8")
+    """Sorted keys, no spaces, UTF-8: the one form records are hashed
+    and written in (any JSON library reproduces it)."""
+    return _join([_member(k, record[k]) for k in sorted(record)])
+
+
+_second: list[Any] = [-1, ""]
 
 
 def utc_now() -> str:
     """UTC RFC 3339 with microseconds, e.g. 2025-01-31T12:00:00.123456Z."""
     now = time.time()
     whole = int(now)
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-            + f".{int((now - whole) * 1e6):06d}Z")
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S",
+                                           time.gmtime(whole))]
+    return f"{_second[1]}.{int((now - whole) * 1e6):06d}Z"
 
 
 @dataclass(frozen=True)
@@ -56,10 +80,13 @@ class Chain:
 
 
 def seal(chain: Chain, record: dict[str, Any]) -> tuple[bytes, str]:
-    """The record's line (with ``hash``) and its hash."""
-    digest = chain.digest(canonical(record))
-    record["hash"] = digest
-    return canonical(record) + b"\n", digest
+    """The record's line (with ``hash``) and its hash; ``record`` must
+    not contain ``hash``.  One formatting pass serves both."""
+    keys = sorted(record)
+    members = [_member(k, record[k]) for k in keys]
+    digest = chain.digest(_join(members))
+    members.insert(bisect.bisect(keys, "hash"), f'"hash":"{digest}"')
+    return _join(members) + b"\n", digest
 
 
 def rehash(chain: Chain, record: dict[str, Any]) -> str:
