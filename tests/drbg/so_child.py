@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "abi"))
-from test_hostile import (  # noqa: E402
+from test_hostile import (
     FALSE,
     NULL,
     USER_PIN,
@@ -34,7 +34,7 @@ from test_hostile import (  # noqa: E402
     ulong,
 )
 
-from craton_hsm._generated_ck import CKA, CKF, CKK, CKM, CKU  # noqa: E402
+from craton_hsm._generated_ck import CKA, CKF, CKK, CKM, CKU
 
 
 def session(lib: Any) -> tuple[str, int]:
