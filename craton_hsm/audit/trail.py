@@ -34,6 +34,7 @@ class Trail:
 
     def __init__(self, directory: Path, policy: Policy) -> None:
         self.directory = directory
+        self._active = str(directory / files.ACTIVE)
         self.policy = policy
         self.pid = os.getpid()
         self._tlock = threading.Lock()   # flock does not order threads
@@ -60,7 +61,7 @@ class Trail:
     def _open_active(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
-        self._fd = os.open(self.directory / files.ACTIVE,
+        self._fd = os.open(self._active,
                            os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         st = os.fstat(self._fd)
         self._ino, self._size = st.st_ino, -1
@@ -68,7 +69,7 @@ class Trail:
     def _sync(self) -> None:
         """Re-read the head if another process appended or rotated."""
         try:
-            st = os.stat(self.directory / files.ACTIVE)
+            st = os.stat(self._active)
         except FileNotFoundError:
             st = None
         if st is None or st.st_ino != self._ino:
