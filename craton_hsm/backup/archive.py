@@ -134,8 +134,10 @@ def _image(mem: sqlite3.Connection) -> bytes:
 def create_backup(data_dir: Path, slot: int, out: Path,
                   passphrase: bytes, *, now: datetime | None = None,
                   overwrite: bool = False,
-                  progress: Progress | None = None) -> Header:
-    """Write an encrypted archive of ``slot``'s token to ``out``."""
+                  progress: Progress | None = None,
+                  profile: str = "governance") -> Header:
+    """Write an encrypted archive of ``slot``'s token to ``out``; its
+    key comes from the password KDF of crypto ``profile``."""
     if out.exists() and not overwrite:
         raise ArchiveError(f"{out} already exists; pass --force to "
                            "replace it")
@@ -150,7 +152,8 @@ def create_backup(data_dir: Path, slot: int, out: Path,
               "token_label": label.decode("utf-8", "replace").rstrip(" "),
               "token_created_at": created, "created_at": _iso(_utc(now)),
               "objects": count}
-    header, key = container.new_header(passphrase, fields, len(image))
+    header, key = container.new_header(passphrase, fields, len(image),
+                                       profile)
     try:
         _write_atomic(out, lambda f: container.write(f, header, key, image,
                                                      progress))

@@ -7,9 +7,13 @@ Layout::
     chunk   = AES-256-GCM(key, nonce, plaintext_i, aad=MAGIC..header)
     nonce   = nonce_prefix(7) || index:u32be || last:u8
 
-The key comes from the passphrase with PBKDF2-HMAC-SHA256 (SP 800-132,
-600,000 iterations and a 32-byte DRBG salt, all recorded in the
-header).  The derivation yields 64 bytes: the first 32 are the AES key,
+The key comes from the passphrase with the password KDF of the
+``[crypto] profile`` in force when the archive is made
+(``craton_hsm/password_kdf.py``): PBKDF2-HMAC-SHA256 (SP 800-132, at
+least 600,000 iterations) under ``governance``, Argon2id (RFC 9106,
+19 MiB, t=2) under ``leading-edge``; the KDF name, work factor and the
+32-byte DRBG salt are recorded in the header, so an archive opens under
+any later profile.  The derivation yields 64 bytes: the first 32 are the AES key,
 the last 32 key an HMAC whose value (``kdf.check``) tells a wrong
 passphrase apart from a damaged archive and commits the archive to one
 key.  Every chunk authenticates the whole header as associated data,
@@ -30,13 +34,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, BinaryIO
 
+from craton_hsm import password_kdf
 from craton_hsm.backend import storage_crypto
 from craton_hsm.backend.storage_crypto import AuthenticationFailed
 from craton_hsm.drbg import random_bytes
 
 MAGIC = b"CRTNBKP\x00"
 FORMAT_VERSION = 1
-KDF_NAME = "pbkdf2-hmac-sha256"
+KDF_NAME = "pbkdf2-hmac-sha256"   # this format's name for PBKDF2
 CIPHER_NAME = "aes-256-gcm"
 MIN_ITERATIONS = 600_000
 MAX_ITERATIONS = 100_000_000     # bounds the work a forged header can cause
@@ -97,10 +102,10 @@ _FIELDS: dict[str, type] = {
 }
 
 
-def _derive(passphrase: bytes, salt: bytes,
+def _derive(passphrase: bytes, salt: bytes, kdf: str,
             iterations: int) -> tuple[bytearray, bytes]:
-    out = bytearray(storage_crypto.pbkdf2_sha256(passphrase, salt,
-                                                 iterations, 64))
+    out = bytearray(password_kdf.derive(passphrase, salt, kdf, iterations,
+                                        64))
     check = hmac.new(bytes(out[32:]), _CHECK_LABEL, hashlib.sha256)
     key = out[:32]
     out[:] = bytes(len(out))
@@ -115,13 +120,20 @@ def _chunk_count(size: int, chunk: int) -> int:
     return max(1, -(-size // chunk))
 
 
+def kdf_for_profile(profile: str) -> tuple[str, int]:
+    """(KDF name, work factor) a new archive uses under ``profile``."""
+    name, work = password_kdf.for_profile(profile, MIN_ITERATIONS)
+    return (KDF_NAME if name == password_kdf.PBKDF2 else name), work
+
+
 def new_header(passphrase: bytes, fields: dict[str, Any],
                plaintext_bytes: int,
-               iterations: int = MIN_ITERATIONS) -> tuple[Header, bytearray]:
+               profile: str = "governance") -> tuple[Header, bytearray]:
     """A header with a fresh salt and nonce prefix, and its AES key."""
+    kdf, iterations = kdf_for_profile(profile)
     salt = random_bytes(SALT_BYTES)
-    key, check = _derive(passphrase, salt, iterations)
-    header = Header(format=FORMAT_VERSION, kdf=KDF_NAME,
+    key, check = _derive(passphrase, salt, kdf, iterations)
+    header = Header(format=FORMAT_VERSION, kdf=kdf,
                     iterations=iterations, salt=salt.hex(),
                     check=check.hex(), cipher=CIPHER_NAME,
                     chunk_bytes=CHUNK_BYTES,
@@ -199,11 +211,17 @@ def _hex(value: str, size: int, name: str) -> bytes:
 
 
 def _check_params(h: Header) -> None:
-    if h.kdf != KDF_NAME or h.cipher != CIPHER_NAME:
-        raise ArchiveTampered(f"archive uses {h.kdf}/{h.cipher}; this build "
-                              f"reads only {KDF_NAME}/{CIPHER_NAME}")
-    if not MIN_ITERATIONS <= h.iterations <= MAX_ITERATIONS:
-        raise ArchiveTampered(f"archive KDF iteration count {h.iterations} "
+    argon2 = h.kdf == password_kdf.ARGON2ID
+    if not (argon2 or h.kdf == KDF_NAME) or h.cipher != CIPHER_NAME:
+        raise ArchiveTampered(
+            f"archive uses {h.kdf}/{h.cipher}; this build reads only "
+            f"{KDF_NAME} or {password_kdf.ARGON2ID} with {CIPHER_NAME}")
+    # Bounds on the work a forged header can demand, and no weaker
+    # setting than a new archive would get.
+    low, high = ((password_kdf.ARGON2_PASSES, 16) if argon2
+                 else (MIN_ITERATIONS, MAX_ITERATIONS))
+    if not low <= h.iterations <= high:
+        raise ArchiveTampered(f"archive KDF work factor {h.iterations} "
                               "is outside the accepted range")
     if not 4096 <= h.chunk_bytes <= (1 << 24) or h.plaintext_bytes < 0:
         raise ArchiveTampered("archive chunk parameters are damaged")
@@ -221,7 +239,7 @@ def body_size(header: Header) -> int:
 def unlock(header: Header, passphrase: bytes) -> bytearray:
     """The AES key, or WrongPassphrase."""
     key, check = _derive(passphrase, bytes.fromhex(header.salt),
-                         header.iterations)
+                         header.kdf, header.iterations)
     if not hmac.compare_digest(check, bytes.fromhex(header.check)):
         key[:] = bytes(len(key))
         raise WrongPassphrase("wrong passphrase (or the archive's KDF "

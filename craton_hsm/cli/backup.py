@@ -143,8 +143,9 @@ def backup(slot: int, output: Path, passphrase_env: str | None,
 
     The copy is online and consistent: applications may keep using the
     token.  The archive is sealed with AES-256-GCM under a key derived
-    from a passphrase (PBKDF2-HMAC-SHA256, 600,000 iterations); the
-    passphrase is prompted for twice without echo unless
+    from a passphrase by the [crypto] profile's KDF (governance:
+    PBKDF2-HMAC-SHA256, 600,000 iterations; leading-edge: Argon2id,
+    19 MiB, t=2); the passphrase is prompted for twice without echo unless
     --passphrase-env VAR or --passphrase-file FILE says where to read
     it.  It must be at least 8 characters.
     """
@@ -156,7 +157,8 @@ def backup(slot: int, output: Path, passphrase_env: str | None,
     with _failures(f"backup of slot {slot}"), \
             _progress(not as_json) as progress:
         header = create_backup(cfg.data_dir, slot, output, secret,
-                               overwrite=force, progress=progress)
+                               overwrite=force, progress=progress,
+                               profile=cfg.crypto_profile)
     doc = _doc(header, output)
     if as_json:
         emit_json(doc)

@@ -131,6 +131,28 @@ def test_backup_wipe_restore_preserves_every_object_and_key(
     assert after["plaintext"] == "encrypted before the backup"
 
 
+def test_profile_picks_the_backup_kdf_and_archives_open_under_any(
+        run: Run, source: tuple[Path, dict[str, Any]],
+        tmp_path: Path) -> None:
+    """Issue 5 "Crypto profiles": leading-edge seals with Argon2id; the
+    header records it, so a governance installation still restores."""
+    edge = tmp_path / "edge.toml"
+    edge.write_text('[crypto]\nprofile = "leading-edge"\n')
+    out = tmp_path / "edge.chsm"
+    made = run("backup", "--slot", "0", "--output", str(out),
+               "--passphrase-env", "PW", "--json", PW=PASS,
+               CRATON_HSM_DATA_DIR=str(source[0]),
+               CRATON_HSM_CONFIG=str(edge))
+    assert made.rc == 0, made.err
+    assert made.json()["kdf"] == {"name": "argon2id-m19456-p1",
+                                  "iterations": 2}
+    res = restore(run, out, tmp_path / "fresh", "--json")
+    assert res.rc == 0, res.err
+    assert res.json()["objects"] == 5
+    wrong = restore(run, out, tmp_path / "other", PW="not the passphrase")
+    assert wrong.rc == 1 and "wrong passphrase" in wrong.err
+
+
 # -- refusals ----------------------------------------------------------------
 
 def test_wrong_passphrase_is_refused(run: Run, archive: Path,
@@ -159,7 +181,7 @@ TAMPER = [
     ("slot", _in_header("slot"), "failed authentication"),
     ("serial", _in_header("token_serial", 1), "failed authentication"),
     ("created-at", _in_header("created_at", 4), "failed authentication"),
-    ("iterations", _in_header("iterations"), "iteration count"),
+    ("iterations", _in_header("iterations"), "work factor"),
     ("iterations-low-digit", _in_header("iterations", 5),
      "wrong passphrase"),
     ("salt", _in_header("salt", 2), "wrong passphrase"),
