@@ -14,9 +14,9 @@ only the error types.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
+from craton_hsm import forksafe
 from craton_hsm._generated_ck import CKR
 from craton_hsm.errors import CKRError
 
@@ -29,7 +29,7 @@ class Failure:
     detail: str    # what went wrong; never key bytes
 
 
-_lock = threading.Lock()
+_lock = forksafe.lock()
 _failure: Failure | None = None
 
 

@@ -8,8 +8,9 @@ generated from cbindings/pkcs11_functions.h, whose line order is the ABI
   (3.0, 92 entries) and CK_FUNCTION_LIST_3_2 (3.2, 104 entries) tables,
   and the CK_INTERFACE list built on them;
 * one exported ``C_<Name>`` per function.  Apart from the three table
-  functions and C_Initialize, each refuses with
-  CKR_CRYPTOKI_NOT_INITIALIZED until Python has booted and then calls
+  functions, C_Initialize and C_Finalize (shim.c), each refuses with
+  CKR_CRYPTOKI_NOT_INITIALIZED unless C_Initialize succeeded in this
+  process (not undone by C_Finalize or a fork) and then calls
   ``py_C_<Name>``, an ``extern "Python+C"`` implemented in
   craton_hsm/abi (registered by craton_hsm/abi/exports.py);
 * C_Initialize boots Python following docs/../shared/notes/embedding.md:
@@ -120,7 +121,7 @@ def _forwarder(f: Function) -> str:
     return "\n".join([
         f"CK_RV {f.name}({f.params})",
         "{",
-        "    if (!craton_is_ready())",
+        "    if (!craton_is_live())",
         "        return CKR_CRYPTOKI_NOT_INITIALIZED;",
         f"    return py_{f.name}({f.call_args});",
         "}",
@@ -155,7 +156,8 @@ def make_source(functions: list[Function], venv_fallback: str) -> str:
                functions),
         (Path(__file__).parent / "shim.c").read_text(),
         "/* Forwarders: refuse until the boot in C_Initialize completed. */",
-        *[_forwarder(f) for f in pyfns if f.name != "C_Initialize"],
+        *[_forwarder(f) for f in pyfns
+          if f.name not in ("C_Initialize", "C_Finalize")],
     ]
     return "\n".join(parts)
 

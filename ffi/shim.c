@@ -16,12 +16,36 @@
 /* Set (release) once Python and our cffi module are up; read (acquire) on
    every call.  It never goes back to 0: C_Finalize is Python's business. */
 static int craton_ready;
+/* Set when C_Initialize succeeded in THIS process, cleared by C_Finalize
+   and in a forked child (PKCS#11 v3.0 section 5.4: a child must call
+   C_Initialize itself; until then every function is
+   CKR_CRYPTOKI_NOT_INITIALIZED).  Checked in C by every forwarder, before
+   any argument is read, so a child that did not initialise gets that code
+   from every function whatever pointers it passes. */
+static int craton_live;
 static pthread_mutex_t craton_boot_lock = PTHREAD_MUTEX_INITIALIZER;
 static PyGILState_STATE craton_fork_gil;
 
 static int craton_is_ready(void)
 {
     return __atomic_load_n(&craton_ready, __ATOMIC_ACQUIRE);
+}
+
+static int craton_is_live(void)
+{
+    return __atomic_load_n(&craton_live, __ATOMIC_ACQUIRE);
+}
+
+static void craton_set_live(int live)
+{
+    __atomic_store_n(&craton_live, live, __ATOMIC_RELEASE);
+}
+
+/* Registered in every host (also Python hosts, whose os.fork() runs
+   pthread_atfork handlers too). */
+static void craton_child_not_initialized(void)
+{
+    craton_set_live(0);
 }
 
 /* ---- Interfaces (PKCS#11 v3.0 section 5.4.2) ------------------------- */
@@ -254,6 +278,10 @@ static CK_RV craton_boot_locked(void)
         CRATON_LOG("Python start-up failed (venv %s); see above\n", venv);
         return CKR_GENERAL_ERROR;
     }
+    if (pthread_atfork(NULL, NULL, craton_child_not_initialized) != 0) {
+        CRATON_LOG("pthread_atfork failed\n");
+        return CKR_GENERAL_ERROR;
+    }
     __atomic_store_n(&craton_ready, 1, __ATOMIC_RELEASE);
     return CKR_OK;
 }
@@ -269,6 +297,21 @@ CK_RV C_Initialize(void *pInitArgs)
     }
     if (rv != CKR_OK)
         return rv;
-    return py_C_Initialize(pInitArgs);
+    rv = py_C_Initialize(pInitArgs);
+    if (rv == CKR_OK)
+        craton_set_live(1);
+    return rv;
+}
+
+CK_RV C_Finalize(void *pReserved)
+{
+    CK_RV rv;
+
+    if (!craton_is_live())
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    rv = py_C_Finalize(pReserved);
+    if (rv == CKR_OK)
+        craton_set_live(0);
+    return rv;
 }
 

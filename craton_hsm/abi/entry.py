@@ -8,7 +8,7 @@ from typing import Any
 
 from _craton_hsm_abi import ffi
 
-from craton_hsm._generated_ck import CKF, CKR
+from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import (  # noqa: F401
     entry_crypto,
     entry_kem,
@@ -16,8 +16,9 @@ from craton_hsm.abi import (  # noqa: F401
 )
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
+from craton_hsm.abi.mutex import CallbackMutexes
 from craton_hsm.dispatch import general, session
-from craton_hsm.errors import ArgumentsBad, CantLock
+from craton_hsm.errors import ArgumentsBad
 
 OK = int(CKR.OK)
 NULL = ffi.NULL
@@ -26,7 +27,7 @@ _DESCRIPTION = b"Craton HSM software token"
 
 @export("C_Initialize")
 def c_initialize(p_args: Any) -> int:
-    flags, reserved = 0, False
+    flags, reserved, mutexes = 0, False, None
     if p_args != NULL:
         args = ffi.cast("CK_C_INITIALIZE_ARGS *", p_args)
         fns = [args.CreateMutex, args.DestroyMutex, args.LockMutex,
@@ -37,11 +38,9 @@ def c_initialize(p_args: Any) -> int:
             raise ArgumentsBad("some but not all mutex functions given")
         flags = int(args.flags)
         reserved = args.pReserved != NULL
-        if given == 4 and not flags & CKF.OS_LOCKING_OK:
-            # Spec 5.4 case 3: the application insists on its own
-            # mutexes; our locks are OS locks inside Python, so say so.
-            raise CantLock("application-supplied mutexes only")
-    general.initialize(flags, False, reserved)
+        if given == 4:
+            mutexes = CallbackMutexes(args)
+    general.initialize(flags, mutexes, reserved)
     return OK
 
 

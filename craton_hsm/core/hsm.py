@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import threading
 from collections.abc import Iterator
 
-from craton_hsm import drbg
+from craton_hsm import drbg, forksafe
 from craton_hsm.config import Config, load_config
+from craton_hsm.core.locking import Locks, MutexOps
 from craton_hsm.core.objects import HandleTable
 from craton_hsm.core.session import Session
 from craton_hsm.core.token import Token
@@ -29,26 +29,31 @@ from craton_hsm.selftest import power_on
 
 
 class Hsm:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, locks: Locks | None = None) -> None:
         self.config = config
         # The [drbg] settings of the process DRBG (docs/drbg.md).
         drbg.configure(config.drbg_reseed_interval,
                        config.drbg_prediction_resistance)
         self.pid = os.getpid()
-        self.lock = threading.RLock()
+        # The module-wide lock (sessions, handles); application mutexes
+        # when C_Initialize asked for them (core/locking.py says why).
+        self.locks = locks or Locks()
+        self.lock = self.locks.new()
         self.handles = HandleTable()
         self.tokens: dict[int, Token] = {}
         self.sessions: dict[int, Session] = {}
         self._session_ids = itertools.count(1)
         for slot_id in range(config.slot_count):
-            self.tokens[slot_id] = Token(slot_id, config, self.handles)
+            self.tokens[slot_id] = Token(slot_id, config, self.handles,
+                                        self.locks.new())
         self._ensure_free_slot()
 
     def _ensure_free_slot(self) -> None:
         """Keep one uninitialised token available, as SoftHSMv2 does."""
         while all(t.initialized for t in self.tokens.values()):
             slot_id = max(self.tokens) + 1
-            self.tokens[slot_id] = Token(slot_id, self.config, self.handles)
+            self.tokens[slot_id] = Token(slot_id, self.config,
+                                        self.handles, self.locks.new())
 
     def slot_ids(self) -> list[int]:
         with self.lock:
@@ -89,10 +94,12 @@ class Hsm:
         for token in self.tokens.values():
             token.close()
         self.sessions.clear()
+        self.locks.destroy()
 
 
 _STATE: Hsm | None = None
-_STATE_LOCK = threading.Lock()
+_STATE_LOCK = forksafe.lock()
+_ABANDONED: list[Hsm] = []
 
 
 def current() -> Hsm:
@@ -103,7 +110,9 @@ def current() -> Hsm:
     return hsm
 
 
-def initialize() -> Hsm:
+def initialize(mutexes: MutexOps | None = None) -> Hsm:
+    """``mutexes``: the application's callbacks, to be used for the
+    module's locks (spec 5.4), or None for OS locks."""
     global _STATE
     with _STATE_LOCK:
         if _STATE is not None and _STATE.pid == os.getpid():
@@ -112,7 +121,19 @@ def initialize() -> Hsm:
         # Power-on self-tests before any service, at every C_Initialize
         # (ISO/IEC 19790 7.10.2); a failure latches and raises.
         power_on.run()
-        _STATE = Hsm(load_config())
+        locks = Locks(mutexes)
+        try:
+            hsm = Hsm(load_config(), locks)
+        except BaseException:
+            # A failed C_Initialize leaves no application mutex behind.
+            locks.destroy()
+            raise
+        if _STATE is not None:
+            # A forked child: the parent's instance is abandoned, never
+            # closed here, so its store connections and mutexes (which
+            # belong to the parent) are not touched (sqlite.py, fork).
+            _ABANDONED.append(_STATE)
+        _STATE = hsm
         return _STATE
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from craton_hsm._generated_ck import CKA, CKF, CKO, CKU
 from craton_hsm.config import Config
 from craton_hsm.core import pins, vault
+from craton_hsm.core.locking import ModuleLock
 from craton_hsm.core.objects import HandleTable, Obj
 from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import (
@@ -43,11 +44,13 @@ class Token:
     """The token in one slot, as this process sees it."""
 
     def __init__(self, slot_id: int, config: Config,
-                 handles: HandleTable) -> None:
+                 handles: HandleTable, lock: ModuleLock | None = None) -> None:
         self.slot_id = slot_id
         self.config = config
         self.handles = handles
-        self.lock = threading.RLock()
+        # Serialises login state, PINs and token objects; the
+        # application's mutex when it asked for that (core/locking.py).
+        self.lock: ModuleLock = lock or threading.RLock()
         self.store: SlotStore = open_slot_store(config, slot_id)
         self.state: TokenState | None = None
         self.login_role: int | None = None

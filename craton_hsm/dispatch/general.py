@@ -10,10 +10,12 @@ from craton_hsm import __version__
 from craton_hsm._generated_ck import CKF
 from craton_hsm.core import approved
 from craton_hsm.core import hsm as hsm_mod
+from craton_hsm.core.locking import MutexOps
 from craton_hsm.core.token import pad
 from craton_hsm.errors import ArgumentsBad
 
 MANUFACTURER = b"Craton HSM"
+_INIT_FLAGS = CKF.LIBRARY_CANT_CREATE_OS_THREADS | CKF.OS_LOCKING_OK
 VERSION = tuple(int(p) for p in __version__.split(".")[:2])
 
 
@@ -30,15 +32,22 @@ class TokenInfo:
     utc_time: bytes
 
 
-def initialize(flags: int, has_mutex_fns: bool, reserved: bool) -> None:
+def initialize(flags: int, mutexes: MutexOps | None,
+               reserved: bool) -> None:
     """C_Initialize argument rules (spec 5.4, CK_C_INITIALIZE_ARGS)."""
     if reserved:
         raise ArgumentsBad("pReserved must be NULL")
-    # Mutex callbacks without CKF_OS_LOCKING_OK: we use our own OS locks,
-    # which the spec allows only when OS locking is acceptable; the
-    # callbacks are then honoured by not being needed (we never create
-    # threads and lock with OS primitives).  See docs for the choice.
-    hsm_mod.initialize()
+    if flags & ~_INIT_FLAGS:
+        # Undefined bits are refused, not ignored: the application would
+        # otherwise rely on a behaviour we do not provide (the same rule
+        # as C_GetInterface's flags).
+        raise ArgumentsBad(f"unknown C_Initialize flags 0x{flags:x}")
+    # CKF_LIBRARY_CANT_CREATE_OS_THREADS: accepted, the module creates no
+    # threads.  Mutex callbacks without CKF_OS_LOCKING_OK must be used
+    # (spec 5.4 case 3); with it either is allowed (case 4) and OS locks
+    # are cheaper.
+    use_app = mutexes is not None and not flags & CKF.OS_LOCKING_OK
+    hsm_mod.initialize(mutexes if use_app else None)
 
 
 def finalize() -> None:

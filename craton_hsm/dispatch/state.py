@@ -11,10 +11,10 @@ CKR_SAVED_STATE_INVALID.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from typing import Any
 
+from craton_hsm import forksafe
 from craton_hsm._generated_ck import CKR
 from craton_hsm.core.session import OpKind, OpState, Out
 from craton_hsm.dispatch.common import session
@@ -26,7 +26,7 @@ SIZE = len(MAGIC) + 16
 LIMIT = 1024
 
 _saved: OrderedDict[bytes, tuple[int, Any]] = OrderedDict()
-_lock = threading.Lock()
+_lock = forksafe.lock()
 
 
 def get_state(h: int, cap: int | None) -> Out:
