@@ -45,6 +45,9 @@ class OpState:
     key_handle: int = 0
     multipart: bool = False
     pending: bytes | None = None
+    # Whether the call that produced ``pending`` ends the operation (a
+    # one-shot or C_*Final) or not (C_*Update).
+    pending_finishes: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
     fed: int = 0
 
@@ -131,7 +134,18 @@ def deliver(session: Session, kind: OpKind, capacity: int | None,
     ``size`` is the exact output length when ``exact`` (checked before
     any work) or an upper bound (then the result is computed, and kept
     for the caller's retry if it does not fit).
+
+    A kept result is delivered only to a retry of the same kind of call:
+    a C_*Update after a too-small C_*Final would otherwise take the
+    final output and leave the operation active over a finished context
+    (found by the C ABI fuzzer).  That
+    call is refused with CKR_OPERATION_ACTIVE and the result stays for
+    the retry (spec 5.2 keeps it for "a subsequent call").
     """
+    held = session.get(kind)
+    if held.pending is not None and held.pending_finishes != finishes:
+        raise OperationActive("a result is waiting for the retry of the "
+                              "call that produced it")
     with session.active(kind) as st:
         if st.pending is not None:
             out = st.pending
@@ -143,6 +157,7 @@ def deliver(session: Session, kind: OpKind, capacity: int | None,
             out = make()
         if capacity is None or capacity < len(out):
             st.pending = out
+            st.pending_finishes = finishes
             return len(out), None
         st.pending = None
         if finishes:

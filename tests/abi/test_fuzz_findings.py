@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from abi.test_hostile import (
     TRUE,
@@ -16,6 +18,7 @@ from abi.test_hostile import (
     expect,
     ffi,
     lib,  # noqa: F401  (fixture)
+    name,
     tok,  # noqa: F401  (fixture)
     ulong,
 )
@@ -79,3 +82,48 @@ def test_allowed_mechanisms_wrong_length_is_value_invalid(
         (CKA.CLASS, ulong(CKO.SECRET_KEY)), (CKA.KEY_TYPE, ulong(CKK.AES)),
         (CKA.VALUE, bytes(16)), (CKA.ALLOWED_MECHANISMS, b"\x01\x02\x03")),
         4, out), "ATTRIBUTE_VALUE_INVALID")
+
+
+def _crypt(lib: Any, fn: str, h: int, data: bytes | None,  # noqa: F811
+           cap: int) -> tuple[str, bytes]:
+    out, n = ffi.new("unsigned char[]", max(1, cap)), ffi.new(
+        "CK_ULONG *", cap)
+    if data is None:
+        rv = getattr(lib, fn)(h, out, n)
+    else:
+        rv = getattr(lib, fn)(h, data, len(data), out, n)
+    got = bytes(ffi.buffer(out, n[0])) if rv == 0 else b""
+    return name(rv), got
+
+
+def test_held_final_result_is_not_taken_by_an_update(
+        tok: Token) -> None:  # noqa: F811
+    """Finding 2: after C_EncryptFinal answered BUFFER_TOO_SMALL, a
+    C_EncryptUpdate took the held final block as its own output and left
+    the operation active over a finished context; the next update raised
+    AlreadyFinalized inside the module (CKR_GENERAL_ERROR with a
+    traceback).  Now the update is OPERATION_ACTIVE and the final block
+    waits for the retried C_EncryptFinal."""
+    p11 = tok.lib
+    h = tok.ready()
+    rv, key = _aes_with_allowed(tok, h, [])
+    expect(rv, "OK")
+    iv = bytes(range(16))
+    expect(p11.C_EncryptInit(h, tok.mechanism(CKM.AES_CBC_PAD, iv), key),
+           "OK")
+    assert _crypt(p11, "C_EncryptUpdate", h, b"ten bytes!", 64) == (
+        "OK", b"")
+    assert _crypt(p11, "C_EncryptFinal", h, None, 1)[0] == \
+        "BUFFER_TOO_SMALL"
+    assert _crypt(p11, "C_EncryptUpdate", h, bytes(16), 64)[0] == \
+        "OPERATION_ACTIVE"
+    assert _crypt(p11, "C_EncryptUpdate", h, bytes(16), 64)[0] == \
+        "OPERATION_ACTIVE"
+    rv_name, block = _crypt(p11, "C_EncryptFinal", h, None, 16)
+    assert rv_name == "OK"
+    enc = Cipher(algorithms.AES(bytes(16)), modes.CBC(iv)).encryptor()
+    pad = padding.PKCS7(128).padder()
+    assert block == enc.update(pad.update(b"ten bytes!") + pad.finalize())
+    assert _crypt(p11, "C_EncryptFinal", h, None, 16)[0] == \
+        "OPERATION_NOT_INITIALIZED"
+
