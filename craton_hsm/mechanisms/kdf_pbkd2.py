@@ -30,6 +30,12 @@ PRF_NAMES: dict[int, str] = {
     CKP.PKCS5_PBKD2_HMAC_SHA512_224: "sha512_224",
     CKP.PKCS5_PBKD2_HMAC_SHA512_256: "sha512_256",
 }
+# A caller-supplied count is bounded: 2**32 and more made the backend
+# panic (a pyo3 PanicException through the ABI guard, found by the C ABI
+# fuzzer), and a count near 2**31 holds the calling thread for hours.
+# Ten million is 16x the module's own PIN hashing (600,000, SP 800-132
+# and seed 004) and a few seconds of work.
+MAX_ITERATIONS = 10_000_000
 # Keys PBKDF2 may produce (dispatch checks the template's CKA_KEY_TYPE).
 KEY_TYPES = SECRET_KEY_TYPES
 
@@ -43,8 +49,9 @@ class Pbkd2Generator:
             raise MechanismParamInvalid("unsupported PBKDF2 PRF")
         if params.prf_data:
             raise MechanismParamInvalid("HMAC PRFs take no pPrfData")
-        if params.iterations < 1:
-            raise MechanismParamInvalid("iterations must be positive")
+        if not 1 <= params.iterations <= MAX_ITERATIONS:
+            raise MechanismParamInvalid(
+                f"iterations must be 1..{MAX_ITERATIONS}")
         self._name = name
         self._params = params
 

@@ -22,7 +22,7 @@ from abi.test_hostile import (
     tok,  # noqa: F401  (fixture)
     ulong,
 )
-from craton_hsm._generated_ck import CKA, CKK, CKM, CKO
+from craton_hsm._generated_ck import CKA, CKK, CKM, CKO, CKP, CKZ
 
 
 def _aes_with_allowed(tok: Token, h: int,  # noqa: F811
@@ -127,3 +127,35 @@ def test_held_final_result_is_not_taken_by_an_update(
     assert _crypt(p11, "C_EncryptFinal", h, None, 16)[0] == \
         "OPERATION_NOT_INITIALIZED"
 
+
+
+# mechanisms/kdf_pbkd2.py MAX_ITERATIONS (docs/mechanisms.md).
+MAX_ITERATIONS = 10_000_000
+
+
+def _pbkdf2(tok: Token, h: int, iterations: int) -> str:  # noqa: F811
+    salt, password = ffi.new("char[]", b"salt"), ffi.new("char[]", b"pw")
+    p = ffi.new("CK_PKCS5_PBKD2_PARAMS2 *", {
+        "saltSource": CKZ.SALT_SPECIFIED, "pSaltSourceData": salt,
+        "ulSaltSourceDataLen": 4, "iterations": iterations,
+        "prf": CKP.PKCS5_PBKD2_HMAC_SHA256, "pPassword": password,
+        "ulPasswordLen": 2})
+    m = ffi.new("CK_MECHANISM *")
+    m.mechanism, m.pParameter = CKM.PKCS5_PBKD2, p
+    m.ulParameterLen = ffi.sizeof("CK_PKCS5_PBKD2_PARAMS2")
+    out = ffi.new("CK_OBJECT_HANDLE *")
+    tmpl = tok.template((CKA.KEY_TYPE, ulong(CKK.GENERIC_SECRET)),
+                        (CKA.VALUE_LEN, ulong(16)))
+    return name(tok.lib.C_GenerateKey(h, m, tmpl, 2, out))
+
+
+@pytest.mark.parametrize("iterations", [MAX_ITERATIONS + 1, 2 ** 31,
+                                        2 ** 32, 2 ** 64 - 1])
+def test_pbkdf2_iteration_count_is_bounded(
+        tok: Token, iterations: int) -> None:  # noqa: F811
+    """Finding 3: a count of 2**32 or more made the backend panic (a
+    pyo3 PanicException escaping into the ABI guard, CKR_GENERAL_ERROR),
+    and one near 2**31 would hold the calling thread for hours."""
+    h = tok.ready()
+    assert _pbkdf2(tok, h, iterations) == "MECHANISM_PARAM_INVALID"
+    assert _pbkdf2(tok, h, 1) == "OK"
