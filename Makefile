@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 LIB := build/libcraton_hsm.so
 STAMP := $(VENV)/.craton-installed
 
-.PHONY: venv build test demo lint clean
+.PHONY: venv build test demo lint clean fuzz
 
 venv: $(STAMP)
 
@@ -35,6 +35,13 @@ test: build
 
 demo: build
 	$(VPY) tools/demo.py
+
+# The C ABI fuzzer (docs/fuzzing.md): one libFuzzer process over the
+# built .so; prints executions, exec/s and findings, fails on a finding.
+FUZZ_RUNS ?= 1000000
+FUZZ_TIME ?= 0
+fuzz: build
+	$(VPY) tests/fuzz/run.py --runs $(FUZZ_RUNS) --time $(FUZZ_TIME)
 
 lint: venv
 	$(VENV)/bin/ruff check craton_hsm ffi tests tools
