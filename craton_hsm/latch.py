@@ -13,7 +13,9 @@ only the error types.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from craton_hsm import forksafe
@@ -31,6 +33,13 @@ class Failure:
 
 _lock = forksafe.lock()
 _failure: Failure | None = None
+# Told of every failure (the audit trail records it); registered by
+# modules above this one, so the latch never imports them.
+_listeners: list[Callable[[Failure], None]] = []
+
+
+def listen(listener: Callable[[Failure], None]) -> None:
+    _listeners.append(listener)
 
 
 class ModuleErrorState(CKRError):
@@ -43,9 +52,14 @@ def latch(test: str, detail: str) -> ModuleErrorState:
     """Enter the error state; returns the exception for the caller to
     raise.  The first failure wins: later ones are logged, not stored."""
     global _failure
+    failure = Failure(test, detail)
     with _lock:
         if _failure is None:
-            _failure = Failure(test, detail)
+            _failure = failure
+    for listener in _listeners:
+        # A listener must never stop the latch from being raised.
+        with contextlib.suppress(Exception):
+            listener(failure)
     _log.critical("self-test %s failed: %s; the module is in its error "
                   "state until C_Finalize and C_Initialize", test, detail)
     return ModuleErrorState(f"module error state: self-test {test} "

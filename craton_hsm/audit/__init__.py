@@ -181,3 +181,12 @@ def event(name: str, **fields: Any) -> None:
 
 __all__ = ["AuditUnavailable", "active", "append", "directory", "event",
            "keys", "ready", "start", "stop"]
+
+
+def _on_latch(failure: latch.Failure) -> None:
+    # Self-test, health-test and chain failures are audit events
+    # (issue 6 "Coverage": self-test results).
+    event("error-state", test=failure.test, detail=failure.detail)
+
+
+latch.listen(_on_latch)

@@ -12,7 +12,7 @@ import itertools
 import os
 from collections.abc import Iterator
 
-from craton_hsm import drbg, forksafe
+from craton_hsm import audit, drbg, forksafe
 from craton_hsm.config import Config, load_config
 from craton_hsm.core.locking import Locks, MutexOps
 from craton_hsm.core.objects import HandleTable
@@ -134,6 +134,10 @@ def initialize(mutexes: MutexOps | None = None) -> Hsm:
             # belong to the parent) are not touched (sqlite.py, fork).
             _ABANDONED.append(_STATE)
         _STATE = hsm
+        if hsm.config.pinned:
+            # Issue 6 "Coverage": policy overrides are audit events.
+            audit.event("policy", source=str(hsm.config.policy_source),
+                        pinned=list(hsm.config.pinned))
         return _STATE
 
 

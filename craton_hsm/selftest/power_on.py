@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from craton_hsm import latch
+from craton_hsm import audit, latch
 from craton_hsm.selftest import (
     integrity,
     kat_asymmetric,
@@ -145,6 +145,8 @@ def run(library: Path | None = None) -> float:
                          outcome.detail)
     latch.reset()
     took = time.perf_counter() - start
+    audit.event("selftest", result="pass", tests=len(TESTS),
+                ms=round(took * 1000, 1))
     _log.info("power-on self-tests passed (%d tests, %.1f ms)",
               len(TESTS), took * 1000)
     return took

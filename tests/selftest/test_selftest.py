@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from craton_hsm.selftest import pct, power_on
+from tests.audit.conftest import read_records
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "build" / "libcraton_hsm.so"
@@ -45,6 +46,10 @@ def run(tmp_path: Path, *args: str, lib: Path = LIB, fail: str = "",
 def test_power_on_passes(tmp_path: Path) -> None:
     steps, err = run(tmp_path, "init")
     assert steps == {"init": "OK"}, err
+    passed = [r for r in read_records(tmp_path / "data" / "audit")
+              if r["event"] == "selftest"]
+    assert [(r["result"], r["tests"]) for r in passed] == \
+        [("pass", len(power_on.TESTS))]
 
 
 @pytest.mark.parametrize("name", power_on.NAMES)
@@ -66,6 +71,12 @@ def test_pct_failure_latches_until_reinitialised(
         "init": "OK", "keygen": "GENERAL_ERROR", "random": "GENERAL_ERROR",
         "digest": "GENERAL_ERROR", "getinfo": "OK", "slotlist": "OK",
         "finalize": "OK", "reinit": "OK", "random_after": "OK"}
+    # The failure and both power-on passes are in the audit trail.
+    events = [(r["event"], r.get("test", r.get("result")))
+              for r in read_records(tmp_path / "data" / "audit")
+              if r["event"] in ("selftest", "error-state")]
+    assert events == [("selftest", "pass"), ("error-state", name),
+                      ("selftest", "pass")]
 
 
 def test_keygen_without_injection_passes_pct(tmp_path: Path) -> None:
