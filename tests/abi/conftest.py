@@ -27,21 +27,32 @@ def libpath() -> Path:
     return LIB
 
 
-@pytest.fixture(scope="session")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/abi/host.c compiled against cbindings/ (a plain C host)."""
-    out = tmp_path_factory.mktemp("host")
+def compile_host(source: str, out: Path) -> Path:
+    """A C host from tests/abi/<source> compiled against cbindings/, with
+    FUNCTION_NAMES[104] (function-list order) from a generated header."""
     names = out / "names.h"
     quoted = ",\n    ".join(f'"{n}"' for n in function_names())
     names.write_text(
         f"static const char *FUNCTION_NAMES[] = {{\n    {quoted}\n}};\n"
     )
-    exe = out / "host"
+    exe = out / Path(source).stem
     subprocess.run(
         ["gcc", "-O1", "-Wall", "-Werror", "-Wno-pedantic",
          f"-I{CBINDINGS}", f'-DNAMES_H="{names}"',
-         str(Path(__file__).with_name("host.c")), "-o", str(exe),
+         str(Path(__file__).with_name(source)), "-o", str(exe),
          "-ldl", "-lpthread"],
         check=True,
     )
     return exe
+
+
+@pytest.fixture(scope="session")
+def host(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/abi/host.c: a plain C host."""
+    return compile_host("host.c", tmp_path_factory.mktemp("host"))
+
+
+@pytest.fixture(scope="session")
+def stress(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/abi/stress.c: C threads and fork()."""
+    return compile_host("stress.c", tmp_path_factory.mktemp("stress"))
