@@ -13,7 +13,7 @@ from pathlib import Path
 from abi.conftest import libpath  # noqa: F401  (the built .so fixture)
 
 HERE = Path(__file__).resolve().parent
-RUNS = 3000
+RUNS = 5000
 
 
 def test_short_fuzz_run_has_no_findings(libpath: Path,  # noqa: F811
