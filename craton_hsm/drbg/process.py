@@ -23,10 +23,9 @@ prediction resistance, health tests, fork safety and the error state.
 from __future__ import annotations
 
 import os
-import threading
 import time
 
-from craton_hsm import latch
+from craton_hsm import forksafe, latch
 from craton_hsm.drbg.entropy import EntropySource
 from craton_hsm.drbg.health import ContinuousTest, HealthTestFailure
 from craton_hsm.drbg.hmac_drbg import (
@@ -69,7 +68,7 @@ class _Instance:
 
 class ProcessDrbg:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = forksafe.lock()   # released in a forked child
         self._pid = os.getpid()
         self._instance: _Instance | None = None
         self.reseed_interval = 1 << 20
@@ -77,9 +76,7 @@ class ProcessDrbg:
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
-        # The lock may have been held by a thread that does not exist in
-        # the child: replace it, and forget the parent's state.
-        self._lock = threading.Lock()
+        # Forget the parent's state: the child never repeats its output.
         self._instance = None
         self._pid = os.getpid()
 
