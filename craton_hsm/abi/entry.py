@@ -12,6 +12,7 @@ from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import (  # noqa: F401
     entry_crypto,
     entry_kem,
+    entry_message,
     entry_object,
 )
 from craton_hsm.abi import marshal as m

@@ -33,6 +33,10 @@ class OpKind(enum.Enum):
     VERIFY = "verify"
     SIGN_RECOVER = "sign_recover"
     VERIFY_RECOVER = "verify_recover"
+    MESSAGE_ENCRYPT = "message_encrypt"
+    MESSAGE_DECRYPT = "message_decrypt"
+    MESSAGE_SIGN = "message_sign"
+    MESSAGE_VERIFY = "message_verify"
 
 
 @dataclass
@@ -63,7 +67,8 @@ class OpState:
 
 
 class Session:
-    __slots__ = ("flags", "handle", "ops", "slot_id", "token")
+    __slots__ = ("flags", "handle", "iv_counters", "ops", "slot_id",
+                 "token")
 
     def __init__(self, handle: int, slot_id: int, flags: int,
                  token: Any) -> None:
@@ -72,6 +77,10 @@ class Session:
         self.flags = flags
         self.token = token
         self.ops: dict[OpKind, OpState] = {}
+        # Next counter value of generated IVs, per (key handle, fixed
+        # IV field): outlives one message-based operation so an IV never
+        # repeats for a key in this session (dispatch/message.py).
+        self.iv_counters: dict[tuple[int, bytes], int] = {}
 
     @property
     def rw(self) -> bool:

@@ -29,6 +29,7 @@ from craton_hsm.mechanisms.checks import (
     no_params,
     params_of,
 )
+from craton_hsm.mechanisms.message import with_messages
 from craton_hsm.mechanisms.params import CcmParams, ChaCha20Poly1305Params
 from craton_hsm.mechanisms.registry import (
     Factory,
@@ -168,17 +169,19 @@ def _chacha_gen(key: KeyLike | None, params: object) -> ChaChaKeyGenerator:
 
 
 SPECS: tuple[MechSpec, ...] = (
-    MechSpec(CKM.AES_CCM, CRYPT, key_size=KEY_BYTES, key_types=KEY_TYPES,
-             approved=True, params=ParamKind.CCM,
-             ops={Op.ENCRYPT: _ccm(True), Op.DECRYPT: _ccm(False)},
-             multipart=BOTH),
+    with_messages(MechSpec(
+        CKM.AES_CCM, CRYPT, key_size=KEY_BYTES, key_types=KEY_TYPES,
+        approved=True, params=ParamKind.CCM,
+        ops={Op.ENCRYPT: _ccm(True), Op.DECRYPT: _ccm(False)},
+        multipart=BOTH), ParamKind.CCM_MESSAGE, aes_key),
     # ChaCha20-Poly1305 is not a FIPS 140-3 approved algorithm.
     MechSpec(CKM.CHACHA20_KEY_GEN, CKF.GENERATE, key_size=CHACHA_KEY_BYTES,
              key_types=CHACHA_KEY_TYPES, approved=False,
              ops={Op.GENERATE: _chacha_gen}),
-    MechSpec(CKM.CHACHA20_POLY1305, CRYPT, key_size=CHACHA_KEY_BYTES,
-             key_types=CHACHA_KEY_TYPES, approved=False,
-             params=ParamKind.CHACHA20_POLY1305,
-             ops={Op.ENCRYPT: _chacha(True), Op.DECRYPT: _chacha(False)},
-             multipart=BOTH),
+    with_messages(MechSpec(
+        CKM.CHACHA20_POLY1305, CRYPT, key_size=CHACHA_KEY_BYTES,
+        key_types=CHACHA_KEY_TYPES, approved=False,
+        params=ParamKind.CHACHA20_POLY1305,
+        ops={Op.ENCRYPT: _chacha(True), Op.DECRYPT: _chacha(False)},
+        multipart=BOTH), ParamKind.CHACHA20_POLY1305_MESSAGE, chacha_key),
 )

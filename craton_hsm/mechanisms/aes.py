@@ -21,6 +21,7 @@ from craton_hsm.mechanisms.checks import (
     params_of,
     template_int,
 )
+from craton_hsm.mechanisms.message import with_messages
 from craton_hsm.mechanisms.params import AesCtrParams, GcmParams
 from craton_hsm.mechanisms.registry import (
     Factory,
@@ -129,5 +130,7 @@ SPECS: tuple[MechSpec, ...] = (
     _spec(CKM.AES_CBC_PAD, _cbc_pad, ParamKind.BYTES,
           {"private_keys": True}),
     _spec(CKM.AES_CTR, _ctr, ParamKind.AES_CTR),
-    _spec(CKM.AES_GCM, _gcm, ParamKind.GCM, {"private_keys": True}),
+    with_messages(_spec(CKM.AES_GCM, _gcm, ParamKind.GCM,
+                        {"private_keys": True}),
+                  ParamKind.GCM_MESSAGE, aes_key),
 )

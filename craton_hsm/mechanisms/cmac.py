@@ -8,6 +8,7 @@ from craton_hsm.backend.aead import Cmac
 from craton_hsm.mechanisms.aes import KEY_BYTES, KEY_TYPES, aes_key
 from craton_hsm.mechanisms.checks import no_params
 from craton_hsm.mechanisms.mac_ops import MacSign, MacVerify, general_length
+from craton_hsm.mechanisms.message import with_message_macs
 from craton_hsm.mechanisms.registry import (
     Factory,
     KeyLike,
@@ -31,13 +32,13 @@ def _factory(cls: type[MacSign | MacVerify], general: bool) -> Factory:
 
 
 def _spec(mech: int, general: bool) -> MechSpec:
-    return MechSpec(
+    return with_message_macs(MechSpec(
         mech, CKF.SIGN | CKF.VERIFY, key_size=KEY_BYTES,
         key_types=KEY_TYPES, approved=True,
         params=ParamKind.ULONG if general else ParamKind.NONE,
         ops={Op.SIGN: _factory(MacSign, general),
              Op.VERIFY: _factory(MacVerify, general)},
-        multipart=frozenset({Op.SIGN, Op.VERIFY}))
+        multipart=frozenset({Op.SIGN, Op.VERIFY})))
 
 
 SPECS: tuple[MechSpec, ...] = (

@@ -18,6 +18,7 @@ from craton_hsm.mechanisms.checks import (
     template_int,
 )
 from craton_hsm.mechanisms.mac_ops import MacSign, MacVerify, general_length
+from craton_hsm.mechanisms.message import with_message_macs
 from craton_hsm.mechanisms.registry import (
     Factory,
     KeyLike,
@@ -89,13 +90,13 @@ def _generic_gen(key: KeyLike | None,
 
 def _spec(mech: int, name: str, kkt: int, general: bool) -> MechSpec:
     key_types = frozenset({CKK.GENERIC_SECRET, kkt})
-    return MechSpec(
+    return with_message_macs(MechSpec(
         mech, CKF.SIGN | CKF.VERIFY, key_size=KEY_BYTES,
         key_types=key_types, approved=True,
         params=ParamKind.ULONG if general else ParamKind.NONE,
         ops={Op.SIGN: _factory(name, key_types, MacSign, general),
              Op.VERIFY: _factory(name, key_types, MacVerify, general)},
-        multipart=frozenset({Op.SIGN, Op.VERIFY}))
+        multipart=frozenset({Op.SIGN, Op.VERIFY})))
 
 
 SPECS: tuple[MechSpec, ...] = (

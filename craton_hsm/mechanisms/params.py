@@ -69,6 +69,22 @@ class ChaCha20Poly1305Params:
 
 
 @dataclass(frozen=True)
+class AeadMessageParams:
+    """CK_GCM_MESSAGE_PARAMS, CK_CCM_MESSAGE_PARAMS and
+    CK_SALSA20_CHACHA20_POLY1305_MSG_PARAMS (v3.0 sections 2.12.3-4,
+    2.46) in one shape: ``iv`` is pIv / pNonce as given, ``tag`` the
+    pTag / pMAC bytes read for decryption (empty when encrypting),
+    ``tag_len`` in bytes, ``data_len`` CCM's ulDataLen (else None)."""
+
+    iv: bytes
+    fixed_bits: int
+    generator: int
+    tag: bytes = field(repr=False)
+    tag_len: int
+    data_len: int | None = None
+
+
+@dataclass(frozen=True)
 class Ecdh1Params:
     """CK_ECDH1_DERIVE_PARAMS (section 2.3.13)."""
 

@@ -34,6 +34,12 @@ class Op(enum.Enum):
     DERIVE = "derive"
     ENCAPSULATE = "encapsulate"
     DECAPSULATE = "decapsulate"
+    # Message-based functions (PKCS#11 v3.0 sections 5.11-5.13): the
+    # mechanism parameter travels with each message.
+    MESSAGE_ENCRYPT = "message_encrypt"
+    MESSAGE_DECRYPT = "message_decrypt"
+    MESSAGE_SIGN = "message_sign"
+    MESSAGE_VERIFY = "message_verify"
 
 
 class ParamKind(enum.Enum):
@@ -61,6 +67,9 @@ class ParamKind(enum.Enum):
     SP800_108 = "sp800_108"    # CK_SP800_108_KDF_PARAMS
     OBJECT_HANDLE = "object_handle"  # CONCATENATE_BASE_AND_KEY
     SIGN_CONTEXT = "sign_context"  # CK_SIGN_ADDITIONAL_CONTEXT (optional)
+    GCM_MESSAGE = "gcm_message"    # CK_GCM_MESSAGE_PARAMS
+    CCM_MESSAGE = "ccm_message"    # CK_CCM_MESSAGE_PARAMS
+    CHACHA20_POLY1305_MESSAGE = "chacha20_poly1305_message"
 
 
 class KeyLike(Protocol):
@@ -96,6 +105,9 @@ class MechSpec:
     ops: Mapping[Op, Factory] = field(default_factory=dict)
     # Operations that accept C_*Update (multi-part); others are one-shot.
     multipart: frozenset[Op] = frozenset()
+    # The per-message parameter of the message-based functions (the
+    # C_MessageXInit mechanism itself then carries none).
+    message_params: ParamKind = ParamKind.NONE
 
     def factory(self, op: Op) -> Factory:
         try:

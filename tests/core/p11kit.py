@@ -240,7 +240,13 @@ def mech(tok: Token, m: int, peer: bytes = b"") -> Any:
 _INIT = {Op.ENCRYPT: "C_EncryptInit", Op.DECRYPT: "C_DecryptInit",
          Op.SIGN: "C_SignInit", Op.VERIFY: "C_VerifyInit",
          Op.SIGN_RECOVER: "C_SignRecoverInit",
-         Op.VERIFY_RECOVER: "C_VerifyRecoverInit"}
+         Op.VERIFY_RECOVER: "C_VerifyRecoverInit",
+         Op.MESSAGE_SIGN: "C_MessageSignInit",
+         Op.MESSAGE_VERIFY: "C_MessageVerifyInit"}
+# Message-based AEAD: the Init mechanism has no parameter (the message
+# parameters travel with each message, PKCS#11 v3.0 5.11).
+_MESSAGE_CRYPT = {Op.MESSAGE_ENCRYPT: "C_MessageEncryptInit",
+                  Op.MESSAGE_DECRYPT: "C_MessageDecryptInit"}
 SECRET_OUT = ((CKA.CLASS, ulong(CKO.SECRET_KEY)),
               (CKA.KEY_TYPE, ulong(CKK.GENERIC_SECRET)),
               (CKA.VALUE_LEN, ulong(16)), (CKA.SENSITIVE, FALSE),
@@ -265,6 +271,9 @@ class Call:
         out = ffi.new("CK_OBJECT_HANDLE *")
         if op is Op.DIGEST:
             return rv_name(lib.C_DigestInit(h, mm))
+        if op in _MESSAGE_CRYPT:
+            return rv_name(getattr(lib, _MESSAGE_CRYPT[op])(
+                h, self.tok.mechanism(m), key))
         if op in _INIT:
             return rv_name(getattr(lib, _INIT[op])(h, mm, key))
         if op is Op.GENERATE:
