@@ -11,6 +11,7 @@ from _craton_hsm_abi import ffi
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import (  # noqa: F401
     entry_crypto,
+    entry_events,
     entry_kem,
     entry_message,
     entry_object,

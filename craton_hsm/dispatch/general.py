@@ -12,6 +12,7 @@ from craton_hsm.core import approved
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.core.locking import MutexOps
 from craton_hsm.core.token import pad
+from craton_hsm.dispatch import events
 from craton_hsm.errors import ArgumentsBad
 
 MANUFACTURER = b"Craton HSM"
@@ -48,6 +49,8 @@ def initialize(flags: int, mutexes: MutexOps | None,
     # are cheaper.
     use_app = mutexes is not None and not flags & CKF.OS_LOCKING_OK
     hsm_mod.initialize(mutexes if use_app else None)
+    # Slot events are changes after this point (dispatch/events.py).
+    events.baseline(hsm_mod.current())
 
 
 def finalize() -> None:
