@@ -31,6 +31,14 @@ def run_client(argv: list[str], env: dict[str, str],
                   proc.stderr.decode(errors="replace"))
 
 
+def sent_certificate(client_output: str) -> bytes:
+    """The first PEM certificate a TLS client printed (the server's)."""
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    assert begin in client_output, client_output
+    body = client_output.split(begin, 1)[1].split(end, 1)[0]
+    return f"{begin}{body}{end}\n".encode()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -31,7 +31,7 @@ from .conftest import (
     openssl,
     require_tool,
 )
-from .servers import free_port, run_client, serving
+from .servers import free_port, run_client, sent_certificate, serving
 from .test_openssl_engine import ENGINE, engine_env
 
 LABEL = "ossltls"
@@ -136,7 +136,4 @@ def test_s_server_with_token_key(tls_token: Token, tmp_path: Path,
     assert f"Peer signature type: {peer_sig}" in text
     assert "New, TLSv1.3, Cipher is" in text
     # The certificate the server sent is the one made with the token key.
-    sent = text.split("-----BEGIN CERTIFICATE-----")[1].split(
-        "-----END CERTIFICATE-----")[0]
-    pem = f"-----BEGIN CERTIFICATE-----{sent}-----END CERTIFICATE-----\n"
-    assert x509.load_pem_x509_certificate(pem.encode()) == cert
+    assert x509.load_pem_x509_certificate(sent_certificate(text)) == cert
