@@ -81,11 +81,13 @@ def _register() -> None:
         backup,
         module,
         objects,
+        p11kit,
         selftest,
         slots,
         token,
     )
-    for group in (module, slots, token, objects, backup, audit, selftest):
+    for group in (module, slots, token, objects, backup, audit, selftest,
+                  p11kit):
         for command in group.COMMANDS:
             cli.add_command(command)
 
