@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKO, CKR, CKU
-from craton_hsm.core import approved, attributes, templates
+from craton_hsm.core import approved, attributes, profiles, templates
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.core.objects import Obj, matches
 from craton_hsm.core.session import OpKind, OpState, Session
@@ -146,6 +146,7 @@ def find_init(h: int, pairs: Pairs) -> None:
         raise OperationActive("a find is already active")
     s.token.sync()
     hsm = hsm_mod.current()
+    profiles.ensure(hsm.handles, s.slot_id)
     found = [o.handle for o in hsm.handles.values()
              if visible(s, o) and (o.is_token or _session_alive(hsm, o))
              and matches(o, tmpl)]

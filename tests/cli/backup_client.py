@@ -75,6 +75,10 @@ def setup(lib: Any, a: dict[str, Any]) -> dict[str, Any]:
             "iv": iv.hex(), "signature": sig.hex()}
 
 
+# CKO_PROFILE (PKCS#11 v3.0 4.13) as the hex CK_ULONG the dump holds.
+PROFILE_CLASS = (9).to_bytes(8, "little").hex()
+
+
 def dump(s: Any) -> dict[str, dict[str, str | None]]:
     types = sorted(k for k in P.CKA if isinstance(k, int)
                    and not k & ARRAY_ATTRIBUTE)
@@ -83,6 +87,8 @@ def dump(s: Any) -> dict[str, dict[str, str | None]]:
         values = s.getAttributeValue(obj, types, True)
         attrs = {P.CKA[t]: (None if v is None else bytes(v).hex())
                  for t, v in zip(types, values, strict=True)}
+        if attrs["CKA_CLASS"] == PROFILE_CLASS:
+            continue    # module-made CKO_PROFILE objects are not backed up
         label = bytes.fromhex(attrs["CKA_LABEL"] or "").decode()
         out[label] = attrs
     return out
