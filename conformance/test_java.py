@@ -11,6 +11,7 @@ docs/clients.md tells a user to run them.
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -43,6 +44,18 @@ PROVIDER_NAME = "SunPKCS11-Craton"
 ALIASES = {"jrsa": ("RSA", ["-keysize", "2048"]),
            "jec": ("EC", ["-groupname", "secp256r1"])}
 SOURCE = ROOT / "conformance" / "java" / "CratonClient.java"
+# The module's secret and private keys default to sensitive and
+# non-derivable (core/schema.py); SunPKCS11's ECDH reads the derived secret
+# back (CKA_VALUE), so a provider that does ECDH asks for these defaults.
+JAVA_ECDH_ATTRIBUTES = """\
+attributes(generate, CKO_PRIVATE_KEY, CKK_EC) = {
+  CKA_DERIVE = true
+}
+attributes(generate, CKO_SECRET_KEY, CKK_GENERIC_SECRET) = {
+  CKA_SENSITIVE = false
+  CKA_EXTRACTABLE = true
+}
+"""
 
 
 @dataclass(frozen=True)
@@ -73,7 +86,8 @@ def jtok(libpath: Path,
     tok = init_token(libpath, tmp_path_factory.mktemp("java"), "java")
     cfg = tok.data_dir / "craton.cfg"
     # The provider configuration a user writes (docs/clients.md).
-    cfg.write_text(f"name = Craton\nlibrary = {libpath}\nslot = 0\n")
+    cfg.write_text(f"name = Craton\nlibrary = {libpath}\nslot = 0\n"
+                   + JAVA_ECDH_ATTRIBUTES)
     jt = JavaToken(tok, cfg)
     for alias, (alg, opts) in ALIASES.items():
         res = jt.jdk("keytool", "-genkeypair", "-alias", alias,
@@ -196,10 +210,14 @@ def test_signature_and_cipher_program(jtok: JavaToken,
     rsa_ct = rsa_pub.encrypt(b"rsa secret", padding.PKCS1v15())
     key, iv = os.urandom(16), os.urandom(12)
     gcm_in = AESGCM(key).encrypt(iv, b"gcm secret", b"craton")
+    peer = ec.generate_private_key(ec.SECP256R1())
+    peer_der = peer.public_key().public_bytes(
+        serialization.Encoding.DER,
+        serialization.PublicFormat.SubjectPublicKeyInfo)
 
     res = run([require_tool("java"), "-cp", str(classes), "CratonClient",
                str(jtok.cfg), USER_PIN, msg.hex(), rsa_ct.hex(), key.hex(),
-               iv.hex(), gcm_in.hex()], jtok.token.env)
+               iv.hex(), gcm_in.hex(), peer_der.hex()], jtok.token.env)
     assert res.rc == 0, res.text
     out = json.loads(res.stdout)
     assert out["provider"] == "SunPKCS11-Craton"
@@ -213,3 +231,12 @@ def test_signature_and_cipher_program(jtok: JavaToken,
     assert AESGCM(key).decrypt(iv, gcm_out, b"craton") == msg
     assert bytes.fromhex(out["AES/GCM/NoPadding decrypt"]) == b"gcm secret"
     assert bytes.fromhex(out["generated AES round trip"]) == msg
+    rsa_pub.verify(bytes.fromhex(out["SHA256withRSASSA-PSS"]), msg,
+                   padding.PSS(padding.MGF1(hashes.SHA256()), 32),
+                   hashes.SHA256())
+    assert out["HmacSHA256"] == hmac.new(key, msg, "sha256").hexdigest()
+    token_pub = serialization.load_der_public_key(
+        bytes.fromhex(out["ECDH public"]))
+    assert isinstance(token_pub, ec.EllipticCurvePublicKey)
+    assert bytes.fromhex(out["ECDH secret"]) == peer.exchange(ec.ECDH(),
+                                                              token_pub)

@@ -4,14 +4,22 @@
 //
 // args: <provider cfg> <user PIN> <message hex> <RSA PKCS#1 v1.5 ciphertext
 //       hex> <AES key hex> <GCM IV hex> <GCM ciphertext||tag hex>
+//       <peer P-256 public key, X.509 SubjectPublicKeyInfo DER hex>
+import java.security.KeyFactory;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
 import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.Provider;
 import java.security.Security;
 import java.security.Signature;
+import java.security.spec.ECGenParameterSpec;
+import java.security.spec.X509EncodedKeySpec;
 import java.util.HexFormat;
 import javax.crypto.Cipher;
+import javax.crypto.KeyAgreement;
 import javax.crypto.KeyGenerator;
+import javax.crypto.Mac;
 import javax.crypto.SecretKey;
 import javax.crypto.spec.GCMParameterSpec;
 import javax.crypto.spec.SecretKeySpec;
@@ -34,6 +42,9 @@ public final class CratonClient {
                 sign("SHA256withRSA", key(ks, "jrsa", args[1]), msg, p)));
         out.append(',').append(field("SHA256withECDSA",
                 sign("SHA256withECDSA", key(ks, "jec", args[1]), msg, p)));
+        out.append(',').append(field("SHA256withRSASSA-PSS",
+                sign("SHA256withRSASSA-PSS", key(ks, "jrsa", args[1]), msg,
+                     p)));
 
         // RSA decryption of a ciphertext the test made with the public key.
         Cipher rsa = Cipher.getInstance("RSA/ECB/PKCS1Padding", p);
@@ -64,6 +75,27 @@ public final class CratonClient {
         gcm.init(Cipher.DECRYPT_MODE, gen, new GCMParameterSpec(128, iv));
         out.append(',').append(field("generated AES round trip",
                 HEX.formatHex(gcm.doFinal(ct))));
+
+        // HMAC with the imported key bytes (C_SignInit on a generic secret).
+        Mac mac = Mac.getInstance("HmacSHA256", p);
+        mac.init(new SecretKeySpec(HEX.parseHex(args[4]), "HmacSHA256"));
+        out.append(',').append(field("HmacSHA256",
+                HEX.formatHex(mac.doFinal(msg))));
+
+        // ECDH: a P-256 key pair generated in the token agrees with the
+        // test's peer key (CKM_ECDH1_DERIVE); the secret and the token's
+        // public key go out so the test can compute the same secret.
+        KeyPairGenerator kpg = KeyPairGenerator.getInstance("EC", p);
+        kpg.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair mine = kpg.generateKeyPair();
+        KeyAgreement ka = KeyAgreement.getInstance("ECDH", p);
+        ka.init(mine.getPrivate());
+        ka.doPhase(KeyFactory.getInstance("EC").generatePublic(
+                new X509EncodedKeySpec(HEX.parseHex(args[7]))), true);
+        out.append(',').append(field("ECDH secret",
+                HEX.formatHex(ka.generateSecret())));
+        out.append(',').append(field("ECDH public",
+                HEX.formatHex(mine.getPublic().getEncoded())));
         System.out.println(out.append('}'));
     }
 
