@@ -93,7 +93,10 @@ def sshd(tmp_path: Path) -> Iterator[Sshd]:
     if not PRIVSEP_DIR.is_dir():
         # sshd refuses to start without its privilege separation directory,
         # which the Debian package otherwise creates only at service start.
-        PRIVSEP_DIR.mkdir(mode=0o755, parents=True)
+        try:
+            PRIVSEP_DIR.mkdir(mode=0o755, parents=True)
+        except PermissionError:
+            pytest.fail(f"sshd needs {PRIVSEP_DIR}; create it as root")
     host_key = tmp_path / "host_ed25519"
     made = run([require_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "",
                 "-f", str(host_key)], os.environ.copy())
