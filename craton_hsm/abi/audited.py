@@ -23,7 +23,7 @@ from craton_hsm import audit
 from craton_hsm._generated_ck import CKA, CKM, CKR, CKU
 from craton_hsm.audit.record import digest_bytes
 from craton_hsm.core import hsm as hsm_mod
-from craton_hsm.errors import rv_name
+from craton_hsm.errors import CryptokiNotInitialized, rv_name
 
 _log = logging.getLogger("craton_hsm")
 NULL = ffi.NULL
@@ -99,111 +99,202 @@ TABLE: dict[str, Audited] = {
 }
 
 
+Reader = Callable[[tuple[Any, ...], dict[str, Any]], None]
+
+
 def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
-    """``call`` (already guarded) with its audit record, if audited."""
+    """``call`` (already guarded) with its audit record, if audited.
+
+    The argument readers are built here, once per function, from its
+    row in TABLE: a call runs only the readers of its own roles."""
     spec = TABLE.get(name)
     if spec is None:
         return call
+    inputs = tuple(_input_reader(i, role) for i, role in spec.roles
+                   if not role.startswith("out_"))
+    outputs = tuple(_output_reader(i, role) for i, role in spec.roles
+                    if role.startswith("out_"))
+    if name in ("C_Initialize", "C_Finalize"):
+        return _module_call(name, spec, call, inputs)
+    durable, gate = spec.durable, spec.gate
+    append, ready = audit.append, audit.ready
 
     def audited(*args: Any) -> int:
-        if spec.gate and name != "C_Initialize":
+        if gate:
             try:
-                audit.ready()
+                ready()
             except audit.AuditUnavailable as e:
                 _log.error("%s refused: %s", name, e)
                 return DEVICE_ERROR
-        fields = _safely(_inputs, spec, args)
+        fields: dict[str, Any] = {}
+        try:
+            for read in inputs:
+                read(args, fields)
+        except Exception as exc:  # noqa: BLE001  (the record must be written)
+            fields = {"args_unreadable": type(exc).__name__}
         rv = call(*args)
-        if rv == OK:
-            fields.update(_safely(_outputs, spec, args))
-        return _record(name, spec, fields, rv)
+        if rv == OK and outputs:
+            try:
+                for read in outputs:
+                    read(args, fields)
+            except Exception as exc:  # noqa: BLE001  (as above)
+                fields["args_unreadable"] = type(exc).__name__
+        fields["rv"] = _rv_name(rv)
+        try:
+            append(name, fields, durable)
+        except audit.AuditUnavailable as e:
+            _log.error("%s: %s", name, e)
+            # A call that only gives up capability (close, logout) keeps
+            # its result: refusing it would protect nothing.
+            return DEVICE_ERROR if rv == OK and gate else rv
+        return rv
 
     audited.__name__ = name
     return audited
 
 
-def _record(name: str, spec: Audited, fields: dict[str, Any],
-            rv: int) -> int:
-    fields["rv"] = rv_name(rv)
-    try:
-        if name == "C_Initialize" and rv == OK:
-            audit.start(hsm_mod.current().config)
-        audit.append(name, fields, spec.durable)
-        if name == "C_Finalize" and rv == OK:
-            audit.stop()
-    except audit.AuditUnavailable as e:
-        _log.error("%s: %s", name, e)
-        if name in ("C_Initialize", "C_Finalize") and rv == OK:
-            audit.stop_quietly()
-        if name == "C_Initialize" and rv == OK:
-            # Fail closed: the module does not stay initialised without
-            # its audit trail.
-            hsm_mod.finalize()
-        # A call that only gives up capability (finalize, close, logout)
-        # keeps its result: refusing it would protect nothing.
-        return DEVICE_ERROR if rv == OK and spec.gate else rv
-    return rv
+def _module_call(name: str, spec: Audited, call: Callable[..., int],
+                 inputs: tuple[Reader, ...]) -> Callable[..., int]:
+    """C_Initialize and C_Finalize: they open and close the trail."""
+    def audited(*args: Any) -> int:
+        fields: dict[str, Any] = {}
+        for read in inputs:
+            read(args, fields)
+        rv = call(*args)
+        fields["rv"] = _rv_name(rv)
+        try:
+            if name == "C_Initialize" and rv == OK:
+                audit.start(hsm_mod.current().config)
+            audit.append(name, fields, spec.durable)
+            if name == "C_Finalize" and rv == OK:
+                audit.stop()
+        except audit.AuditUnavailable as e:
+            _log.error("%s: %s", name, e)
+            if rv == OK:
+                audit.stop_quietly()
+            if name == "C_Initialize" and rv == OK:
+                # Fail closed: the module does not stay initialised
+                # without its audit trail.
+                hsm_mod.finalize()
+                return DEVICE_ERROR
+        return rv
+
+    audited.__name__ = name
+    return audited
 
 
-def _safely(read: Callable[[Audited, tuple[Any, ...]], dict[str, Any]],
-            spec: Audited, args: tuple[Any, ...]) -> dict[str, Any]:
-    """Argument roles, or a marker: a record is never lost to a
-    malformed argument."""
-    try:
-        return read(spec, args)
-    except Exception as exc:  # noqa: BLE001  (the record must be written)
-        return {"args_unreadable": type(exc).__name__}
+def _input_reader(index: int, role: str) -> Reader:
+    """The reader of one argument role; it adds that role's fields."""
+    if role in ("session", "slot", "flags", "length"):
+        def number(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            out[role] = int(args[index])
+        return number
+    if role == "user":
+        def user(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            out["user"] = _name(_CKU, int(args[index]))
+        return user
+    if role == "mech":
+        def mech(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            p = args[index]
+            if p != NULL:
+                out["mech"] = _name(_CKM, int(p.mechanism))
+        return mech
+    if role in ("object", "object2"):
+        id_field = role + "_id"
 
-
-def _inputs(spec: Audited, args: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for index, role in spec.roles:
-        value = args[index]
-        if role in ("session", "slot", "flags", "length"):
-            out[role] = int(value)
-        elif role == "user":
-            out[role] = _enum_name(CKU, "CKU_", int(value))
-        elif role == "mech":
-            if value != NULL:
-                out[role] = _enum_name(CKM, "CKM_", int(value.mechanism))
-        elif role in ("object", "object2"):
-            out[role] = int(value)
-            ident = _object_id(int(value))
+        def handle(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            value = out[role] = int(args[index])
+            ident = _object_id(value)
             if ident is not None:
-                out[role + "_id"] = ident
-        elif role == "template":
-            ident = _template_id(value, int(args[index + 1]))
+                out[id_field] = ident
+        return handle
+    if role == "template":
+        def template(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            ident = _template_id(args[index], int(args[index + 1]))
             if ident is not None:
                 out["id"] = ident
-        elif role == "attrs":
-            out[role] = _attribute_names(value, int(args[index + 1]))
-    return out
+        return template
+    if role == "attrs":
+        def attrs(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            out["attrs"] = _attribute_names(args[index],
+                                            int(args[index + 1]))
+        return attrs
+    raise ValueError(f"unknown audit role {role!r}")
 
 
-def _outputs(spec: Audited, args: tuple[Any, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for index, role in spec.roles:
-        if role.startswith("out_") and args[index] != NULL:
-            handle = int(args[index][0])
-            if handle:
-                out[_OUT_NAMES[role]] = handle
-    return out
+def _output_reader(index: int, role: str) -> Reader:
+    field = _OUT_NAMES[role]
+
+    def created(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+        p = args[index]
+        if p != NULL:
+            value = int(p[0])
+            if value:
+                out[field] = value
+    return created
 
 
 _OUT_NAMES = {"out_session": "session", "out_object": "new_object",
               "out_object2": "new_object2"}
-_names: dict[tuple[str, int], str] = {}
 
 
-def _enum_name(enum: Any, prefix: str, value: int) -> str:
-    key = (prefix, value)
-    found = _names.get(key)
-    if found is None:
+class _Names:
+    """``CKM_ECDSA`` for CKM.ECDSA, cached per value.  Where the header
+    defines two names for one value, Python's enum keeps the first in
+    the header's (alphabetical) order, which for two values is the name
+    PKCS#11 v3.0 deprecated; records use the v3.0 name."""
+
+    def __init__(self, enum: Any, prefix: str,
+                 preferred: tuple[str, ...] = ()) -> None:
+        self.enum, self.prefix = enum, prefix
+        self.cache: dict[int, str] = {
+            int(enum[n]): prefix + n for n in preferred}
+
+    def lookup(self, value: int) -> str:
         try:
-            found = prefix + enum(value).name
+            found = self.prefix + str(self.enum(value).name)
         except ValueError:
-            found = f"{prefix}0x{value:08x}"
-        _names[key] = found
+            found = f"{self.prefix}0x{value:08x}"
+        if len(self.cache) < _CACHE_MAX:
+            self.cache[value] = found
+        return found
+
+
+def _name(names: _Names, value: int) -> str:
+    return names.cache.get(value) or names.lookup(value)
+
+
+_CACHE_MAX = 4096
+# PKCS#11 v3.0 section 6.3.1/2.3: CKM_EC_KEY_PAIR_GEN and CKA_EC_PARAMS;
+# CKM_ECDSA_KEY_PAIR_GEN and CKA_ECDSA_PARAMS are the deprecated names.
+_CKM = _Names(CKM, "CKM_", ("EC_KEY_PAIR_GEN",))
+_CKA = _Names(CKA, "CKA_", ("EC_PARAMS",))
+_CKU = _Names(CKU, "CKU_")
+_rv_names: dict[int, str] = {}
+
+
+def _rv_name(rv: int) -> str:
+    found = _rv_names.get(rv)
+    if found is None:
+        found = rv_name(rv)
+        if len(_rv_names) < _CACHE_MAX:
+            _rv_names[rv] = found
+    return found
+
+
+_CKA_ID = int(CKA.ID)
+_ids: dict[bytes, str] = {}
+
+
+def _digest_id(value: bytes) -> str:
+    """The CKA_ID digest, cached by value (bytes keep their hash, so a
+    repeated key costs one dict lookup)."""
+    found = _ids.get(value)
+    if found is None:
+        found = digest_bytes(value)
+        if len(_ids) >= _CACHE_MAX:
+            _ids.clear()
+        _ids[value] = found
     return found
 
 
@@ -212,11 +303,16 @@ def _object_id(handle: int) -> str | None:
     table (a dict lookup: no store access)."""
     try:
         obj = hsm_mod.current().handles.get(handle)
-    except Exception:  # noqa: BLE001  (not initialised: no id)
+    except CryptokiNotInitialized:
         return None
-    value = None if obj is None else obj.attrs.get(CKA.ID)
-    return digest_bytes(bytes(value)) \
-        if isinstance(value, (bytes, bytearray)) and value else None
+    if obj is None:
+        return None
+    value = obj.attrs.get(_CKA_ID)
+    if value.__class__ is not bytes:
+        if not isinstance(value, (bytes, bytearray)):
+            return None
+        value = bytes(value)
+    return _digest_id(value) if value else None
 
 
 def _template_id(p: Any, count: int) -> str | None:
@@ -224,9 +320,9 @@ def _template_id(p: Any, count: int) -> str | None:
         return None
     for i in range(min(count, _MAX_SCAN)):
         a = p[i]
-        if int(a.type) == CKA.ID and a.pValue != NULL:
+        if int(a.type) == _CKA_ID and a.pValue != NULL:
             n = min(int(a.ulValueLen), _MAX_ID)
-            return digest_bytes(bytes(ffi.buffer(a.pValue, n))) if n \
+            return _digest_id(bytes(ffi.buffer(a.pValue, n))) if n \
                 else None
     return None
 
@@ -234,5 +330,4 @@ def _template_id(p: Any, count: int) -> str | None:
 def _attribute_names(p: Any, count: int) -> list[str]:
     if p == NULL:
         return []
-    return [_enum_name(CKA, "CKA_", int(p[i].type))
-            for i in range(min(count, _MAX_SCAN))]
+    return [_name(_CKA, int(p[i].type)) for i in range(min(count, _MAX_SCAN))]

@@ -147,8 +147,8 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
     """Write one record; raises AuditUnavailable (and fails closed from
     then on) when it cannot be written."""
     global _failed
-    trail = _trail
-    if trail is None or trail.pid != os.getpid():
+    trail = _trail   # None in a forked child (_forget_in_child)
+    if trail is None:
         if len(_pending) < _PENDING_MAX:
             _pending.append((name, fields))
         return
@@ -160,6 +160,17 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
         _failed = str(e)
         _log.error("audit: cannot write %s: %s", trail.directory, e)
         raise AuditUnavailable(f"audit log: {e}") from None
+
+
+def _forget_in_child() -> None:
+    # A forked child does not write its parent's trail (the descriptors
+    # and the thread lock are the parent's) until its own C_Initialize;
+    # dropping it here spares append() a getpid() per record.
+    global _trail
+    _trail = None
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def event(name: str, **fields: Any) -> None:

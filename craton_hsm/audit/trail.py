@@ -36,13 +36,15 @@ class Trail:
         self.directory = directory
         self._active = str(directory / files.ACTIVE)
         self.policy = policy
+        self._fsync_all = policy.fsync == "always"
+        self._fsync_state = policy.fsync == "state"
         self.pid = os.getpid()
         self._tlock = threading.Lock()   # flock does not order threads
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / files.LOCK,
                                 os.O_RDWR | os.O_CREAT, 0o600)
         self.key = keys.signing_key(directory)
-        self.chain = rec.Chain(policy.algorithm)
+        self.chain = rec.Chain(rec.SHA256)   # until _sync reads the file
         self._fd = -1
         self._ino = -1
         self._size = 0
@@ -67,11 +69,16 @@ class Trail:
         self._ino, self._size = st.st_ino, -1
 
     def _sync(self) -> None:
-        """Re-read the head if another process appended or rotated."""
+        """Re-read the head if another process appended or rotated:
+        same inode and the size this process left mean no one else
+        wrote (one stat(2), the common case)."""
         try:
             st = os.stat(self._active)
         except FileNotFoundError:
             st = None
+        if st is not None and st.st_ino == self._ino \
+                and st.st_size == self._size:
+            return
         if st is None or st.st_ino != self._ino:
             self._open_active()
             self._read_header()
@@ -125,18 +132,25 @@ class Trail:
     def append(self, event: str, fields: dict[str, Any],
                durable: bool) -> None:
         """Write one record (and a checkpoint when one is due); OSError
-        when the log cannot be written."""
-        if os.getpid() != self.pid:
-            raise OSError("audit trail opened by another process")
-        with self._locked():
-            self._sync()
-            if self._seq == 0:
-                self._write("genesis", {"chain": self.chain.algorithm},
-                            True)
-                self.genesis = True
-            self._write(event, fields, durable)
-            if self._seq % self.policy.checkpoint_every == 0:
-                self._checkpoint()
+        when the log cannot be written.  The caller (``audit.append``)
+        makes sure this process opened the trail (no fork in between)."""
+        tlock = self._tlock
+        tlock.acquire()
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                self._sync()
+                if not self._seq:
+                    self._write("genesis", {"chain": self.chain.algorithm},
+                                True)
+                    self.genesis = True
+                self._write(event, fields, durable)
+                if not self._seq % self.policy.checkpoint_every:
+                    self._checkpoint()
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            tlock.release()
 
     def checkpoint(self) -> None:
         with self._locked():
@@ -154,23 +168,29 @@ class Trail:
 
     def _write(self, event: str, fields: dict[str, Any],
                durable: bool) -> None:
-        line, digest = self._seal(event, fields)
-        if self._size and self._size + len(line) > \
-                self.policy.max_file_bytes:
+        record = {**fields, "seq": self._seq + 1, "time": rec.utc_now(),
+                  "pid": self.pid, "event": event, "prev": self._head}
+        line, digest = rec.seal(self.chain, record)
+        if self._size + len(line) > self.policy.max_file_bytes \
+                and self._size:
             self._rotate()
-            line, digest = self._seal(event, fields)
-        _write_all(self._fd, line)
-        if self.policy.fsync == "always" or \
-                (durable and self.policy.fsync == "state"):
+            record.update(seq=self._seq + 1, prev=self._head)
+            line, digest = rec.seal(self.chain, record)
+        # One write(2) on an O_APPEND descriptor: the kernel has the
+        # record before the call returns (docs/audit.md "Durability").
+        written = os.write(self._fd, line)
+        if written != len(line):
+            _write_all(self._fd, line[written:])
+        if self._fsync_all or (durable and self._fsync_state):
             os.fsync(self._fd)
-        self._seq, self._head = self._seq + 1, digest
+        self._seq += 1
+        self._head = digest
         self._size += len(line)
 
     def _seal(self, event: str, fields: dict[str, Any]
               ) -> tuple[bytes, str]:
-        record = dict(fields)
-        record.update(seq=self._seq + 1, time=rec.utc_now(),
-                      pid=self.pid, event=event, prev=self._head)
+        record = {**fields, "seq": self._seq + 1, "time": rec.utc_now(),
+                  "pid": self.pid, "event": event, "prev": self._head}
         return rec.seal(self.chain, record)
 
     def _rotate(self) -> None:
