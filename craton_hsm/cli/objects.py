@@ -19,6 +19,7 @@ from craton_hsm.cli._common import (
     pin_options,
     pkcs11_failure,
     read_pin,
+    stored_objects,
     token_facts,
 )
 
@@ -91,12 +92,8 @@ def list_objects(slot: int, login: bool, pin_env: str | None,
                 except PyKCS11.PyKCS11Error as e:
                     raise pkcs11_failure(
                         e, f"C_Login as user on slot {slot}") from None
-            try:
-                handles = session.findObjects([])
-            except PyKCS11.PyKCS11Error as e:
-                raise pkcs11_failure(
-                    e, f"C_FindObjects on slot {slot}") from None
-            rows = [_describe(session, h) for h in handles]
+            rows = [_describe(session, h)
+                    for h in stored_objects(session, slot)]
         finally:
             session.closeSession()
     rows.sort(key=lambda r: r["handle"])

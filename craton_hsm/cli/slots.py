@@ -18,6 +18,7 @@ from craton_hsm.cli._common import (
     open_session,
     pkcs11_failure,
     slot_ids,
+    stored_objects,
     text,
     token_facts,
 )
@@ -71,9 +72,7 @@ def _public_objects(lib: PyKCS11.PyKCS11Lib, slot: int) -> int:
     """Objects a not-logged-in application can see (public objects)."""
     session = open_session(lib, slot)
     try:
-        return len(session.findObjects([]))
-    except PyKCS11.PyKCS11Error as e:
-        raise pkcs11_failure(e, f"C_FindObjects on slot {slot}") from None
+        return len(stored_objects(session, slot))
     finally:
         session.closeSession()
 
