@@ -75,7 +75,7 @@ def cli(*args: str) -> tuple[int, Any]:
     """``craton-hsm audit ARGS --json`` in a fresh process."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("CRATON_HSM")}
-    done = subprocess.run([str(SCRIPT), "audit", *args], env=env,
+    done = subprocess.run([str(SCRIPT), "audit", *args], check=False, env=env,
                           capture_output=True, text=True, timeout=120)
     try:
         out = json.loads(done.stdout) if "--json" in args else done.stdout

@@ -66,7 +66,7 @@ class Scenario:
         return ffi.new("CK_OBJECT_HANDLE *")
 
     def run(self) -> None:
-        lib, tk, c = self.lib, self.tk, self.call
+        tk, c = self.tk, self.call
         c("C_Initialize", NULL)
         c("C_Initialize", NULL)        # refused: already initialised
         c("C_InitToken", 0, SO_PIN, len(SO_PIN), b"audit".ljust(32),
