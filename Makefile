@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 LIB := build/libcraton_hsm.so
 STAMP := $(VENV)/.craton-installed
 
-.PHONY: venv build test demo lint clean fuzz
+.PHONY: venv build test demo lint clean fuzz docs
 
 venv: $(STAMP)
 
@@ -42,6 +42,11 @@ FUZZ_RUNS ?= 1000000
 FUZZ_TIME ?= 0
 fuzz: build
 	$(VPY) tests/fuzz/run.py --runs $(FUZZ_RUNS) --time $(FUZZ_TIME)
+
+# The documentation site (mkdocs.yml; docs/ plus the repo-root fips/
+# pages, see tools/mkdocs_hooks.py) into site/; any warning fails.
+docs: venv
+	$(VENV)/bin/mkdocs build --strict
 
 lint: venv
 	$(VENV)/bin/ruff check craton_hsm ffi tests tools
