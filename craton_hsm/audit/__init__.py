@@ -34,6 +34,9 @@ _PENDING_MAX = 256
 _trail: Trail | None = None
 _failed: str | None = None  # why the trail is unusable; calls fail closed
 _pending: list[tuple[str, dict[str, Any]]] = []
+# True between a C_Initialize that found auditing off and C_Finalize:
+# records are dropped then, not queued for a later trail.
+_off = False
 _state_lock = threading.Lock()
 
 
@@ -57,9 +60,10 @@ def directory(config: Config) -> Path | None:
 def start(config: Config) -> None:
     """Open the trail for this process (C_Initialize): verify the chain's
     tail, then write queued events.  Raises AuditUnavailable."""
-    global _trail, _failed
+    global _trail, _failed, _off
     where = directory(config)
     stop_quietly()
+    _off = where is None
     if where is None:
         if config.audit_enabled:
             _log.warning("audit: storage mode is memory and no [audit] "
@@ -111,9 +115,9 @@ def _check_tail(config: Config, trail: Trail) -> None:
 
 def stop() -> None:
     """C_Finalize: a final checkpoint, then close."""
-    global _trail
+    global _trail, _off
     with _state_lock:
-        trail, _trail = _trail, None
+        trail, _trail, _off = _trail, None, False
     if trail is None or trail.pid != os.getpid():
         return
     try:
@@ -149,7 +153,7 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
     global _failed
     trail = _trail   # None in a forked child (_forget_in_child)
     if trail is None:
-        if len(_pending) < _PENDING_MAX:
+        if not _off and len(_pending) < _PENDING_MAX:
             _pending.append((name, fields))
         return
     try:

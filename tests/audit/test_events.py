@@ -29,3 +29,26 @@ def test_policy_override_is_recorded(lib: Any, env: Path, tmp_path: Path,
              if r["event"] == "policy"]
     assert [(r["source"], r["pinned"]) for r in found] == \
         [(str(policy), ["algorithms.fips_approved_only"])]
+
+
+def test_nothing_from_an_unaudited_run_reaches_a_later_trail(
+        lib: Any, env: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls made while auditing is off are not queued and written into
+    the trail of a later C_Initialize that has it on."""
+    off = tmp_path / "off.toml"
+    off.write_text("[audit]\nenabled = false\n")
+    monkeypatch.setenv("CRATON_HSM_CONFIG", str(off))
+    expect(lib.C_Initialize(NULL), "OK")
+    for _ in range(300):        # more than the start-up queue holds
+        expect(lib.C_Initialize(NULL), "CRYPTOKI_ALREADY_INITIALIZED")
+    expect(lib.C_Finalize(NULL), "OK")
+    assert not (env / "audit").exists()
+    monkeypatch.delenv("CRATON_HSM_CONFIG")
+    expect(lib.C_Initialize(NULL), "OK")
+    expect(lib.C_Finalize(NULL), "OK")
+    events = [(r["event"], r.get("rv")) for r in read_records(env / "audit")
+              if r["event"] not in ("genesis", "checkpoint")]
+    assert ("selftest", None) in events
+    assert ("C_Initialize", "CKR_CRYPTOKI_ALREADY_INITIALIZED") \
+        not in events
