@@ -23,8 +23,11 @@ MESSAGE = b"Craton HSM demo: signed inside the token\n"
 
 
 def main() -> int:
-    shutil.rmtree(DATA, ignore_errors=True)
-    os.environ["CRATON_HSM_DATA_DIR"] = str(DATA)
+    # `--data-dir D`: make the same demo token elsewhere (tests/docs
+    # runs the docs' shell blocks against a copy of it).
+    data = Path(sys.argv[2]) if sys.argv[1:2] == ["--data-dir"] else DATA
+    shutil.rmtree(data, ignore_errors=True)
+    os.environ["CRATON_HSM_DATA_DIR"] = str(data)
     os.environ.pop("CRATON_HSM_CONFIG", None)
 
     import PyKCS11
@@ -45,7 +48,7 @@ def main() -> int:
     so.closeSession()
     token = p11.getTokenInfo(slot)
     print(f"initialised token '{token.label.strip()}' in slot {slot}, "
-          f"serial {token.serialNumber.strip()}, data dir {DATA}")
+          f"serial {token.serialNumber.strip()}, data dir {data}")
 
     s = p11.openSession(slot, PyKCS11.CKF_RW_SESSION)
     s.login(USER_PIN)
