@@ -84,6 +84,13 @@ TABLE: dict[str, Audited] = {
     "C_VerifyInit": _KEY_INIT,
     "C_SignRecoverInit": _KEY_INIT,
     "C_VerifyRecoverInit": _KEY_INIT,
+    # The message-based API (v3.0 5.13-5.16): its *Init uses the key;
+    # the per-message calls are part of that operation.
+    "C_MessageEncryptInit": _KEY_INIT,
+    "C_MessageDecryptInit": _KEY_INIT,
+    "C_MessageSignInit": _KEY_INIT,
+    "C_MessageVerifyInit": _KEY_INIT,
+    "C_SessionCancel": Audited((S, (1, "flags")), durable=False),
     # No key, but one record per digest operation costs little and
     # shows which hash an application used.
     "C_DigestInit": Audited((S, (1, "mech")), durable=False),
