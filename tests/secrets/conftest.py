@@ -1,0 +1,3 @@
+"""tests/secrets drives build/libcraton_hsm.so like tests/abi."""
+
+from tests.abi.conftest import libpath  # noqa: F401  (fixture)
