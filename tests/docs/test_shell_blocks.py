@@ -3,8 +3,8 @@
 
 Each page's runnable blocks run in order in ONE bash (`set -euo
 pipefail`), as a reader types them into one terminal, in a scratch
-"repository root": build/libcraton_hsm.so and its manifest are links to
-the real ones, build/demo-data is a fresh copy of the demo token, every
+"repository root": build/libcraton_hsm.so is a copy of the built module
+with its own manifest (CRATON_HSM_MODULE names it), build/demo-data is a fresh copy of the demo token, every
 other top-level entry links to the checkout; HOME is empty, the PINs
 are in SO_PIN and USER_PIN, CRATON_HSM_DATA_DIR names the copy.
 """
@@ -41,14 +41,24 @@ def demo_token(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def _scratch_root(tmp: Path, demo: Path) -> Path:
+@pytest.fixture(scope="module")
+def module_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built .so with its own integrity manifest, written now: the
+    pages run for minutes while others may edit the package."""
+    lib = tmp_path_factory.mktemp("module") / LIB.name
+    shutil.copy2(LIB, lib)
+    subprocess.run([sys.executable, str(ROOT / "tools" / "write_manifest.py"),
+                    str(lib)], check=True, capture_output=True, timeout=120)
+    return lib
+
+
+def _scratch_root(tmp: Path, demo: Path, lib: Path) -> Path:
     root = tmp / "repo"
     (root / "build").mkdir(parents=True)
     for entry in ROOT.iterdir():
         if entry.name not in ("build", ".git"):
             (root / entry.name).symlink_to(entry)
-    for name in ("libcraton_hsm.so", "craton_hsm.manifest.json"):
-        (root / "build" / name).symlink_to(ROOT / "build" / name)
+    (root / "build" / lib.name).symlink_to(lib)
     shutil.copytree(demo, root / "build" / "demo-data")
     return root
 
@@ -63,14 +73,15 @@ def _script(runnable: list[Block]) -> str:
 
 @pytest.mark.parametrize("page", PAGES,
                          ids=[p.relative_to(ROOT).as_posix() for p in PAGES])
-def test_page_blocks_run(page: Path, demo_token: Path,
+def test_page_blocks_run(page: Path, demo_token: Path, module_copy: Path,
                          tmp_path: Path) -> None:
-    root = _scratch_root(tmp_path, demo_token)
+    root = _scratch_root(tmp_path, demo_token, module_copy)
     home = tmp_path / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("CRATON_HSM_", "OPENSSL_", "GNUTLS_"))}
     env.update(HOME=str(home), SO_PIN=SO_PIN, USER_PIN=USER_PIN,
+               CRATON_HSM_MODULE=str(root / "build" / LIB.name),
                CRATON_HSM_DATA_DIR=str(root / "build" / "demo-data"),
                PATH=f"{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
                VIRTUAL_ENV=str(ROOT / ".venv"))
