@@ -21,6 +21,7 @@ from _craton_hsm_abi import ffi, lib
 from craton_hsm import latch
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import audited
+from craton_hsm.core.hsm import session_lock
 from craton_hsm.errors import rv_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -71,6 +72,23 @@ LATCHED: frozenset[str] = frozenset(FUNCTIONS) & frozenset(
 )
 
 
+# PKCS#11 v3.0 2.6 asks applications not to use one session from two
+# threads at once, but an application that does must not get a wrong
+# answer with CKR_OK: two threads' C_Digest on one operation would both
+# feed it (measured by tests/abi/stress.c before this: 0.5-2% of CKR_OK
+# results wrong).  So every call whose first argument is a session handle
+# holds that session's lock for its whole run; a racing call then sees
+# the operation finished (CKR_OPERATION_NOT_INITIALIZED) instead of torn.
+# C_SessionCancel is left out: it must be able to reach an operation.
+_NOT_SESSION = frozenset({
+    "C_Initialize", "C_Finalize", "C_GetInfo", "C_GetFunctionList",
+    "C_GetSlotList", "C_GetSlotInfo", "C_GetTokenInfo",
+    "C_GetMechanismList", "C_GetMechanismInfo", "C_InitToken",
+    "C_OpenSession", "C_CloseAllSessions", "C_WaitForSlotEvent",
+    "C_GetInterfaceList", "C_GetInterface", "C_SessionCancel"})
+SERIALISED: frozenset[str] = frozenset(FUNCTIONS) - _NOT_SESSION
+
+
 def _on_error(
     exc_type: type[BaseException] | None,
     exc: BaseException | None,
@@ -117,12 +135,26 @@ def export(name: str) -> Callable[[F], F]:
         body: Callable[..., Any] = _injected(fn) if name == _FAULT else fn
         if name in LATCHED:
             body = _latched(body)
+        if name in SERIALISED:
+            body = _one_call_at_a_time(body)
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
                        onerror=_on_error)(audited.wrap(name, guarded(body)))
         _exported.add(name)
         return fn
 
     return register
+
+
+def _one_call_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` holding its session's lock (see SERIALISED)."""
+    @functools.wraps(fn)
+    def serialised(session: Any, *args: Any) -> Any:
+        lock = session_lock(session)
+        if lock is None:
+            return fn(session, *args)
+        with lock:
+            return fn(session, *args)
+    return serialised
 
 
 def _latched(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 from collections.abc import Iterator
 
 from craton_hsm import audit, drbg, forksafe
@@ -108,6 +109,17 @@ def current() -> Hsm:
     if hsm is None or hsm.pid != os.getpid():
         raise CryptokiNotInitialized("C_Initialize has not been called")
     return hsm
+
+
+def session_lock(handle: int) -> threading.Lock | None:
+    """The lock of open session ``handle`` in this process, or None (no
+    module, a forked child, or no such session: the call itself then
+    returns the right code)."""
+    hsm = _STATE
+    if hsm is None or hsm.pid != os.getpid():
+        return None
+    session = hsm.sessions.get(handle)
+    return None if session is None else session.lock
 
 
 def initialize(mutexes: MutexOps | None = None) -> Hsm:

@@ -9,6 +9,7 @@ active operation"); a NULL-buffer length query never consumes it.
 from __future__ import annotations
 
 import enum
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -67,7 +68,7 @@ class OpState:
 
 
 class Session:
-    __slots__ = ("flags", "handle", "iv_counters", "ops", "slot_id",
+    __slots__ = ("flags", "handle", "iv_counters", "lock", "ops", "slot_id",
                  "token")
 
     def __init__(self, handle: int, slot_id: int, flags: int,
@@ -76,6 +77,9 @@ class Session:
         self.slot_id = slot_id
         self.flags = flags
         self.token = token
+        # Held for the whole of each call on this session (abi/exports.py
+        # ``_one_call_at_a_time``).
+        self.lock = threading.Lock()
         self.ops: dict[OpKind, OpState] = {}
         # Next counter value of generated IVs, per (key handle, fixed
         # IV field): outlives one message-based operation so an IV never

@@ -64,6 +64,9 @@ def test_threads_own_and_shared_sessions(stress: Path, libpath: Path,
     assert int(out["shared_calls"]) > 1000
     assert int(out["shared_busy"]) > 0
     assert int(out["shared_results_right"]) > 0
+    # One call at a time per session (abi/exports.py SERIALISED): a
+    # racing call finds the operation finished, never half-fed.
+    assert out["shared_results_wrong"] == "0"
     if mode == "app":
         # Spec 5.4 case 3: the module used the application's mutexes
         # (one module lock + one per token), balanced, all destroyed.
