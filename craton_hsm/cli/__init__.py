@@ -2,9 +2,11 @@
 
 One module per command group (module, slots, token, objects); this file
 wires them into one click group whose ``main`` owns the exit codes:
-0 ok, 1 usage or configuration error, 2 PKCS#11 error.  Nothing escapes
-as a traceback: errors print ``error: ...`` on stderr (and, with
-``--json``, an ``{"error": ...}`` object on stdout).
+0 ok, 1 the operation failed, 2 the command line is wrong (see
+_common).  Nothing escapes as a traceback: errors print ``error: ...``
+on stderr (and, with ``--json``, an ``{"error": ...}`` object on
+stdout); an unexpected exception is reported with its type and the
+advice to file a bug, never a stack.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import PyKCS11
 
 from craton_hsm.cli import _common
 from craton_hsm.cli._common import (
-    EXIT_PKCS11,
+    EXIT_FAILURE,
     EXIT_USAGE,
     Failure,
     fail_exit,
@@ -33,18 +35,19 @@ class _Group(click.Group):
              complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         _common.STATE.json = False
+        _common.quiet_module_log()
         try:
             rv = super().main(args, prog_name, complete_var,
                               standalone_mode=False, **extra)
-        except click.UsageError as e:      # click's own code would be 2
+        except click.UsageError as e:
             e.show()
             code = EXIT_USAGE
-        except click.ClickException as e:  # e.g. bad --pin-file path
+        except click.ClickException as e:  # e.g. unreadable --pin-file
             e.show()
-            code = EXIT_USAGE
-        except click.Abort:
+            code = EXIT_FAILURE
+        except click.Abort:                # Ctrl-C or EOF at a prompt
             click.echo("error: aborted", err=True)
-            code = EXIT_USAGE
+            code = EXIT_FAILURE
         except Failure as e:
             code = fail_exit(e, _common.STATE.json)
         except (CKRError, PyKCS11.PyKCS11Error) as e:
@@ -53,6 +56,14 @@ class _Group(click.Group):
         except ConfigError as e:
             code = fail_exit(Failure(f"configuration: {e}"),
                              _common.STATE.json)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted", err=True)
+            code = EXIT_FAILURE
+        except Exception as e:  # noqa: BLE001 -- last resort, see above
+            code = fail_exit(Failure(
+                f"unexpected {type(e).__name__}: {e}; this is a bug in "
+                "craton-hsm: please report it with the command you ran"),
+                _common.STATE.json)
         else:
             code = rv if isinstance(rv, int) else 0
         if standalone_mode:
@@ -71,7 +82,8 @@ def cli() -> None:
     CRATON_HSM_DATA_DIR from this process's environment;
     CRATON_HSM_MODULE overrides which module file is loaded.
 
-    Exit codes: 0 ok, 1 usage or configuration error, 2 PKCS#11 error.
+    Exit codes: 0 ok, 1 the operation failed (PKCS#11 error, bad config,
+    refused archive or log), 2 the command line is wrong.
     """
 
 
@@ -100,4 +112,4 @@ def main() -> int:
     return int(cli.main(prog_name="craton-hsm", standalone_mode=False))
 
 
-__all__ = ["EXIT_PKCS11", "EXIT_USAGE", "cli", "main"]
+__all__ = ["EXIT_FAILURE", "EXIT_USAGE", "cli", "main"]

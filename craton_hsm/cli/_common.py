@@ -8,12 +8,18 @@ other host sees.  The only in-process Python it reads is
 dir, and to fail early with the config file's own message); the module
 reads the same environment when C_Initialize runs.
 
-Exit codes: 0 ok; 1 usage or configuration error; 2 PKCS#11 error.
+Exit codes (the same for every command; docs/cli.md "Exit codes"):
+0 ok; 1 the operation failed (the module returned a CKR_ error, a
+config file or data dir is wrong, an archive or audit log was refused,
+a self-test failed); 2 the command line is wrong (unknown or missing
+option, an invalid option value, conflicting options), as click, grep
+and most Unix tools use 2.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,8 +37,8 @@ from craton_hsm.errors import CKRError, rv_name
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
-EXIT_USAGE = 1
-EXIT_PKCS11 = 2
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
 
 LIB_NAME = "libcraton_hsm.so"
 MODULE_ENV = "CRATON_HSM_MODULE"
@@ -60,7 +66,7 @@ _CAUSES: dict[int, str] = {
 class Failure(Exception):
     """A failure the CLI reports as ``error: ...`` with an exit code."""
 
-    def __init__(self, message: str, code: int = EXIT_USAGE,
+    def __init__(self, message: str, code: int = EXIT_FAILURE,
                  ckr: str | None = None) -> None:
         super().__init__(message)
         self.code = code
@@ -75,13 +81,13 @@ def pkcs11_failure(exc: PyKCS11.PyKCS11Error | CKRError,
     else:
         rv = int(exc.value)
         if rv < 0:  # PyKCS11's own errors: load failure, bad template
-            return Failure(f"{doing}: {exc}", EXIT_USAGE)
+            return Failure(f"{doing}: {exc}")
     name = rv_name(rv)
     cause = _CAUSES.get(rv)
     text = f"{doing}: {name} (0x{rv:08x})"
     if cause:
         text += f": {cause}"
-    return Failure(text, EXIT_PKCS11, ckr=name)
+    return Failure(text, ckr=name)
 
 
 # -- output -----------------------------------------------------------------
@@ -115,6 +121,37 @@ def json_option(f: F) -> F:
                           callback=remember, is_eager=True,
                           help="Print machine-readable JSON on stdout.")
     return option(f)
+
+
+# -- the module's log --------------------------------------------------------
+
+class _OneLineFormatter(logging.Formatter):
+    """``craton-hsm: module: <message>: <ExcType>: <text>``, no stack.
+
+    The module runs inside this process (the .so embeds the running
+    interpreter), so its ``logging`` records reach our handler.  An
+    operator needs the cause, not the frames; CRATON_HSM_CLI_DEBUG=1
+    restores full tracebacks for a bug report.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"craton-hsm: module: {record.getMessage()}"
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            text += f": {type(exc).__name__}: {exc}"
+        return text if record.levelno >= logging.ERROR else \
+            text.replace("module:", "module warning:", 1)
+
+
+def quiet_module_log() -> None:
+    """Route the module's log records to stderr as one line each."""
+    if os.environ.get("CRATON_HSM_CLI_DEBUG") == "1":
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(_OneLineFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
 
 
 # -- module and config ------------------------------------------------------
@@ -185,7 +222,8 @@ def read_pin(what: str, env: str | None, file: Path | None,
     argv is visible to every local user through /proc and shell history.
     """
     if env and file:
-        raise Failure(f"give at most one of --{what}-env and --{what}-file")
+        raise Failure(f"give at most one of --{what}-env and --{what}-file",
+                      EXIT_USAGE)
     if env:
         value = os.environ.get(env)
         if value is None:

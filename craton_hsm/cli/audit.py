@@ -3,16 +3,15 @@
 These read the log files directly (no PKCS#11 call can return them) and
 work on any machine with this package: copy the audit directory and the
 public key obtained earlier, then verify (docs/audit.md "Air-gapped
-verification").  Exit codes of this group: 0 ok, 1 the chain is broken
-or tampered with, 2 usage (no such directory, unreadable key, bad
-option).
+verification").  Exit codes are the CLI's (docs/cli.md): 0 ok, 1 the
+chain is broken or tampered with, 2 usage (no such directory,
+unreadable key, bad option).
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -20,23 +19,20 @@ from craton_hsm import audit
 from craton_hsm.audit import export as audit_export
 from craton_hsm.audit import keys as audit_keys
 from craton_hsm.audit import verify as audit_verify
-from craton_hsm.cli._common import Failure, config, emit_json, json_option
+from craton_hsm.cli._common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Failure,
+    config,
+    emit_json,
+    json_option,
+)
 
-EXIT_OK, EXIT_TAMPERED, EXIT_USAGE = 0, 1, 2
-
-
-class _AuditGroup(click.Group):
-    """Option errors in this group exit 2, as documented above."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as e:
-            e.show()
-            ctx.exit(EXIT_USAGE)
+EXIT_TAMPERED = EXIT_FAILURE
 
 
-@click.group(name="audit", cls=_AuditGroup)
+@click.group(name="audit")
 def group() -> None:
     """Verify and export the tamper-evident audit trail."""
 
@@ -99,8 +95,17 @@ def verify(path: Path | None, pubkey: Path | None, chain_key: Path | None,
               default="ndjson", show_default=True)
 @click.option("--output", type=click.Path(path_type=Path),
               help="Write here instead of stdout.")
-def export(path: Path | None, fmt: str, output: Path | None) -> int:
-    """Write the records as JSON, NDJSON (as stored) or RFC 5424."""
+@json_option
+def export(path: Path | None, fmt: str, output: Path | None,
+           as_json: bool) -> int:
+    """Write the records as JSON, NDJSON (as stored) or RFC 5424.
+
+    With --json (which needs --output: the records themselves are the
+    output otherwise) a summary of what was written goes to stdout.
+    """
+    if as_json and output is None:
+        raise Failure("--json needs --output FILE (without it the "
+                      "records are written to stdout)", EXIT_USAGE)
     directory = _directory(path)
     chunks = audit_export.render(directory, fmt)
     try:
@@ -113,12 +118,17 @@ def export(path: Path | None, fmt: str, output: Path | None) -> int:
     except ValueError as e:
         raise Failure(f"export: a record is not JSON ({e}); run "
                       "`craton-hsm audit verify`", EXIT_TAMPERED) from None
+    if as_json:
+        emit_json({"directory": str(directory), "format": fmt,
+                   "output": str(output), "bytes": output.stat().st_size
+                   if output else None})
     return EXIT_OK
 
 
 @group.command("pubkey")
 @_PATH
-def pubkey(path: Path | None) -> int:
+@json_option
+def pubkey(path: Path | None, as_json: bool) -> int:
     """Print the audit public key (PEM) to keep for later verification."""
     directory = _directory(path)
     try:
@@ -126,7 +136,10 @@ def pubkey(path: Path | None) -> int:
     except OSError as e:
         raise Failure(f"audit public key: {e.strerror}", EXIT_USAGE) \
             from None
-    click.echo(text, nl=False)
+    if as_json:
+        emit_json({"directory": str(directory), "pem": text})
+    else:
+        click.echo(text, nl=False)
     return EXIT_OK
 
 

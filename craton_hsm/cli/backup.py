@@ -21,7 +21,6 @@ import click
 from craton_hsm.backup.archive import create_backup, restore_backup
 from craton_hsm.backup.container import ArchiveError, Header
 from craton_hsm.cli._common import (
-    EXIT_PKCS11,
     Failure,
     config,
     emit_json,
@@ -114,7 +113,7 @@ def _failures(doing: str) -> Iterator[None]:
         raise Failure(f"{doing}: {e}") from None
     except CKRError as e:
         base = pkcs11_failure(e, doing)
-        raise Failure(f"{base} ({e})", EXIT_PKCS11, ckr=base.ckr) from None
+        raise Failure(f"{base} ({e})", ckr=base.ckr) from None
     except OSError as e:
         raise Failure(f"{doing}: {e.filename}: {e.strerror}") from None
 

@@ -8,6 +8,7 @@ import click
 import PyKCS11
 
 from craton_hsm.cli._common import (
+    EXIT_USAGE,
     Failure,
     check_slot,
     emit_json,
@@ -26,10 +27,10 @@ def _padded_label(label: str) -> str:
     raw = label.encode("utf-8")
     if not raw or len(raw) > LABEL_LEN:
         raise Failure(f"--label must be 1-{LABEL_LEN} bytes of UTF-8, "
-                      f"got {len(raw)}")
+                      f"got {len(raw)}", EXIT_USAGE)
     if raw != raw.rstrip(b" "):
         raise Failure("--label must not end in spaces (the field is "
-                      "blank-padded, so they would be lost)")
+                      "blank-padded, so they would be lost)", EXIT_USAGE)
     return (raw + b" " * (LABEL_LEN - len(raw))).decode("utf-8")
 
 
