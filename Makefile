@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 LIB := build/libcraton_hsm.so
 STAMP := $(VENV)/.craton-installed
 
-.PHONY: venv build test demo lint clean fuzz docs
+.PHONY: venv build test demo lint clean fuzz bench docs
 
 venv: $(STAMP)
 
@@ -47,6 +47,12 @@ fuzz: build
 # pages, see tools/mkdocs_hooks.py) into site/; any warning fails.
 docs: venv
 	$(VENV)/bin/mkdocs build --strict
+
+# Issue 9: Craton HSM against SoftHSMv2 and raw OpenSSL, side by side on
+# this machine; writes bench/REPORT.md (bench/run.sh, bench/make_report.py).
+# BENCH_SECONDS, BENCH_ROUNDS, BENCH_ONLY narrow a run.
+bench: build
+	VPY=$(VPY) bench/run.sh
 
 lint: venv
 	$(VENV)/bin/ruff check craton_hsm ffi tests tools
