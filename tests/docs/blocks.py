@@ -80,8 +80,10 @@ def blocks(path: Path) -> list[Block]:
         body: list[str] = []
         i += 1
         while i < len(text) and not text[i].strip().startswith(ticks):
-            body.append(text[i][indent:] if text[i][:indent].isspace()
-                        else text[i].lstrip())
+            # a fence indented in a list item indents its body too
+            line = text[i]
+            cut = len(line) - len(line.lstrip())
+            body.append(line[min(indent, cut):])
             i += 1
         i += 1
         if lang not in SHELLS:
