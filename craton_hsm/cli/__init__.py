@@ -94,12 +94,13 @@ def _register() -> None:
         module,
         objects,
         p11kit,
+        pins,
         selftest,
         slots,
         token,
     )
-    for group in (module, slots, token, objects, backup, audit, selftest,
-                  p11kit):
+    for group in (module, slots, token, pins, objects, backup, audit,
+                  selftest, p11kit):
         for command in group.COMMANDS:
             cli.add_command(command)
 

@@ -214,6 +214,10 @@ def library() -> Iterator[PyKCS11.PyKCS11Lib]:
 
 # -- PINs -------------------------------------------------------------------
 
+_PROMPTS = {"so-pin": "SO PIN", "pin": "User PIN", "old-pin": "Current PIN",
+            "new-pin": "New PIN"}
+
+
 def read_pin(what: str, env: str | None, file: Path | None,
              confirm: bool = False) -> str:
     """A PIN from $VAR, a file's first line, or a no-echo prompt.
@@ -236,7 +240,7 @@ def read_pin(what: str, env: str | None, file: Path | None,
         lines = text.splitlines()
         value = lines[0] if lines else ""
     else:
-        label = "SO PIN" if what == "so-pin" else "User PIN"
+        label = _PROMPTS.get(what, what.replace("-", " ").capitalize())
         value = click.prompt(label, hide_input=True,
                              confirmation_prompt=confirm, err=True)
     if not value:
@@ -245,6 +249,8 @@ def read_pin(what: str, env: str | None, file: Path | None,
 
 
 def pin_options(what: str) -> Callable[[F], F]:
+    """``--WHAT-env VAR`` and ``--WHAT-file FILE``; no option takes the
+    value itself (see read_pin)."""
     def wrap(f: F) -> F:
         f = click.option(
             f"--{what}-file", type=click.Path(dir_okay=False,
@@ -357,3 +363,45 @@ def stored_objects(session: Any, slot: int) -> list[Any]:
                 if h.value() not in profiles]
     except PyKCS11.PyKCS11Error as e:
         raise pkcs11_failure(e, f"C_FindObjects on slot {slot}") from None
+
+
+def require_token(lib: PyKCS11.PyKCS11Lib, slot: int) -> dict[str, Any]:
+    """The token facts of SLOT; a Failure naming the fix when the slot
+    does not exist or holds no initialised token."""
+    check_slot(lib, slot)
+    facts = token_facts(lib, slot)
+    if not facts["initialized"]:
+        raise Failure(f"slot {slot} has no initialised token; run "
+                      f"`craton-hsm init-token --slot {slot}` first")
+    return facts
+
+
+def log_in(session: Any, slot: int, pin: str, so: bool = False) -> None:
+    who = "SO" if so else "user"
+    try:
+        session.login(pin, PyKCS11.CKU_SO if so else PyKCS11.CKU_USER)
+    except PyKCS11.PyKCS11Error as e:
+        raise pkcs11_failure(e, f"C_Login as {who} on slot {slot}") from None
+
+
+@contextmanager
+def user_session(slot: int, pin_env: str | None, pin_file: Path | None,
+                 rw: bool = False) -> Iterator[Any]:
+    """The module loaded, a session on SLOT logged in as the user (PIN
+    from --pin-env/--pin-file or a no-echo prompt); closed on exit."""
+    with library() as lib:
+        require_token(lib, slot)
+        session = open_session(lib, slot, rw=rw)
+        try:
+            log_in(session, slot, read_pin("pin", pin_env, pin_file))
+            yield session
+        finally:
+            try:
+                session.closeSession()
+            except PyKCS11.PyKCS11Error:
+                pass  # C_Finalize at unload closes it anyway
+
+
+def slot_option(f: F) -> F:
+    return click.option("--slot", type=int, required=True,
+                        help="Slot of the token.")(f)

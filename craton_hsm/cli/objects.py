@@ -9,18 +9,17 @@ import click
 import PyKCS11
 
 from craton_hsm.cli._common import (
-    Failure,
-    check_slot,
     console,
     emit_json,
     json_option,
     library,
+    log_in,
     open_session,
     pin_options,
     pkcs11_failure,
     read_pin,
+    require_token,
     stored_objects,
-    token_facts,
 )
 
 # Attributes read per object.  CKA_VALUE and every other secret-bearing
@@ -79,19 +78,11 @@ def list_objects(slot: int, login: bool, pin_env: str | None,
     """
     login = login or bool(pin_env or pin_file)
     with library() as lib:
-        check_slot(lib, slot)
-        if not token_facts(lib, slot)["initialized"]:
-            raise Failure(f"slot {slot} has no initialised token; run "
-                          f"`craton-hsm init-token --slot {slot}` first")
+        require_token(lib, slot)
         session = open_session(lib, slot)
         try:
             if login:
-                pin = read_pin("pin", pin_env, pin_file)
-                try:
-                    session.login(pin, PyKCS11.CKU_USER)
-                except PyKCS11.PyKCS11Error as e:
-                    raise pkcs11_failure(
-                        e, f"C_Login as user on slot {slot}") from None
+                log_in(session, slot, read_pin("pin", pin_env, pin_file))
             rows = [_describe(session, h)
                     for h in stored_objects(session, slot)]
         finally:
