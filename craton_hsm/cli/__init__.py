@@ -91,6 +91,7 @@ def _register() -> None:
     from craton_hsm.cli import (
         audit,
         backup,
+        keygen,
         module,
         objects,
         p11kit,
@@ -99,8 +100,8 @@ def _register() -> None:
         slots,
         token,
     )
-    for group in (module, slots, token, pins, objects, backup, audit,
-                  selftest, p11kit):
+    for group in (module, slots, token, pins, keygen, objects, backup,
+                  audit, selftest, p11kit):
         for command in group.COMMANDS:
             cli.add_command(command)
 
