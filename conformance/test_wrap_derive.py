@@ -22,6 +22,10 @@ from conformance.test_python_pkcs11 import (  # noqa: F401 - fixtures
 # RFC 3394 section 4.1: 128-bit KEK wraps 128 bits of key data.
 KEK = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 KEY_DATA = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
+# Sensitive keys stronger than 128 bits (AES-192, P-384, Ed448) are only
+# wrapped under at least their strength (dispatch/wrap.py _wrap_policy,
+# SP 800-57 Part 1 Rev. 5 section 5.6.1).
+KEK256 = bytes(range(200, 232))
 WRAPPED = bytes.fromhex("1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5")
 
 
@@ -124,8 +128,10 @@ def test_rsa_oaep_unwraps_a_key_wrapped_by_cryptography(
     from cryptography.hazmat.primitives.asymmetric import padding, rsa
     from pkcs11 import MGF
 
+    # RSA-3072 (128 bits): the sensitive AES-128 key it wraps back out
+    # needs at least that (dispatch/wrap.py _wrap_policy).
     pub, priv = session.generate_keypair(
-        KeyType.RSA, 2048, store=False,
+        KeyType.RSA, 3072, store=False,
         public_template={Attribute.WRAP: True},
         private_template={Attribute.UNWRAP: True})
     public = rsa.RSAPublicNumbers(
@@ -202,8 +208,8 @@ def test_kwp_private_key_round_trip_is_byte_exact(
     key object, and the token wraps that object back into the very same
     RFC 5649 blob (cryptography's PKCS#8 DER is deterministic)."""
     key_type, foreign = _foreign_keys()[name]
-    kek = _aes(session, KEK, "kek")
-    blob = keywrap.aes_key_wrap_with_padding(KEK, _pkcs8(foreign))
+    kek = _aes(session, KEK256, "kek")
+    blob = keywrap.aes_key_wrap_with_padding(KEK256, _pkcs8(foreign))
     key = kek.unwrap_key(ObjectClass.PRIVATE_KEY, key_type, blob,
                          mechanism=Mechanism.AES_KEY_WRAP_KWP,
                          template={**_PRIVATE,
@@ -342,6 +348,9 @@ def test_rsa_oaep_secret_too_long_is_key_size_range(
         Attribute.CLASS: ObjectClass.SECRET_KEY,
         Attribute.KEY_TYPE: KeyType.GENERIC_SECRET,
         Attribute.VALUE: bytes(range(256)) * 2,
+        # Not sensitive: a sensitive 256-bit-strong key would already be
+        # refused by the wrapping policy (WRAPPING_KEY_SIZE_RANGE).
+        Attribute.SENSITIVE: False,
         Attribute.EXTRACTABLE: True, Attribute.TOKEN: False})
     with pytest.raises(pkcs11.exceptions.KeySizeRange):
         pub.wrap_key(big, mechanism=Mechanism.RSA_PKCS_OAEP,
@@ -361,10 +370,10 @@ def test_ecb_cbc_wrap_zero_pads_and_unwrap_cuts_to_value_len(
     iv = bytes(16)
     mode = modes.ECB() if mech == Mechanism.AES_ECB else modes.CBC(iv)
     param = None if mech == Mechanism.AES_ECB else iv
-    kek = _aes(session, KEK, "kek")
+    kek = _aes(session, KEK256, "kek")
     target = _aes(session, AES192, "aes192")
     wrapped = kek.wrap_key(target, mechanism=mech, mechanism_param=param)
-    enc = Cipher(algorithms.AES(KEK), mode).encryptor()
+    enc = Cipher(algorithms.AES(KEK256), mode).encryptor()
     assert wrapped == enc.update(AES192 + bytes(8)) + enc.finalize()
     key = kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
                          mechanism=mech, mechanism_param=param,
@@ -389,11 +398,11 @@ def test_cbc_pad_wrap_is_pkcs7_cbc(session: pkcs11.Session) -> None:
     from cryptography.hazmat.primitives import padding as sym_padding
 
     iv = bytes(range(16, 32))
-    kek = _aes(session, KEK, "kek")
+    kek = _aes(session, KEK256, "kek")
     target = _aes(session, AES192, "aes192")
     wrapped = kek.wrap_key(target, mechanism=Mechanism.AES_CBC_PAD,
                            mechanism_param=iv)
-    dec = Cipher(algorithms.AES(KEK), modes.CBC(iv)).decryptor()
+    dec = Cipher(algorithms.AES(KEK256), modes.CBC(iv)).decryptor()
     unpad = sym_padding.PKCS7(128).unpadder()
     plain = dec.update(wrapped) + dec.finalize()
     assert unpad.update(plain) + unpad.finalize() == AES192
@@ -409,11 +418,11 @@ def test_gcm_wrap_is_ciphertext_then_tag(session: pkcs11.Session) -> None:
 
     iv, aad = bytes(range(12)), b"craton wrap"
     param = pkcs11.GCMParams(iv, aad, 128)
-    kek = _aes(session, KEK, "kek")
+    kek = _aes(session, KEK256, "kek")
     target = _aes(session, AES192, "aes192")
     wrapped = kek.wrap_key(target, mechanism=Mechanism.AES_GCM,
                            mechanism_param=param)
-    assert wrapped == AESGCM(KEK).encrypt(iv, AES192, aad)
+    assert wrapped == AESGCM(KEK256).encrypt(iv, AES192, aad)
     key = kek.unwrap_key(ObjectClass.SECRET_KEY, KeyType.AES, wrapped,
                          mechanism=Mechanism.AES_GCM, mechanism_param=param,
                          template={Attribute.ENCRYPT: True,

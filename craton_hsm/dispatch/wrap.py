@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKF, CKK, CKO
-from craton_hsm.core import approved, attributes, templates
+from craton_hsm.core import approved, attributes, strength, templates
 from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import Out
 from craton_hsm.dispatch.common import key as key_of
@@ -34,6 +34,7 @@ from craton_hsm.errors import (
     UnwrappingKeyHandleInvalid,
     UnwrappingKeyTypeInconsistent,
     WrappingKeyHandleInvalid,
+    WrappingKeySizeRange,
     WrappingKeyTypeInconsistent,
 )
 from craton_hsm.mechanisms import private_key_info
@@ -88,6 +89,8 @@ def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
         raise KeyNotWrappable("key may be wrapped by trusted keys only")
     _require_match(wrapping.attrs.get(CKA.WRAP_TEMPLATE, {}), attrs,
                    KeyNotWrappable)
+    if attrs.get(CKA.SENSITIVE, True):
+        _wrap_policy(wrapping.attrs, attrs)
     op = factory(wrapping, params)
     if attrs[CKA.CLASS] == CKO.PRIVATE_KEY:
         # Section 5.18.5 / Current Mechanisms 2.1, 2.3: a private key is
@@ -102,6 +105,25 @@ def wrap_key(h: int, mechanism: int, params: Any, h_wrapping: int,
         return op.wrap_size(len(value)), None
     out: bytes = op.wrap(value)
     return len(out), out if cap >= len(out) else None
+
+
+def _wrap_policy(wrapping: Mapping[int, Any],
+                 target: Mapping[int, Any]) -> None:
+    """Our policy for sensitive keys, beyond the spec's rules (which let
+    any CKA_WRAP key wrap any extractable key): the wrapping key must be
+    at least as strong as the target (SP 800-57 Part 1 Rev. 5 section
+    5.6.1; core/strength.py), else the blob protects the key with fewer
+    bits than the key itself has.  CKR_WRAPPING_KEY_SIZE_RANGE: the
+    wrapping key's size is outside what this target needs.  Keys that
+    are readable anyway (not sensitive) are exempt: refusing would
+    protect nothing.  docs/threat-model.md "Wrapping policy" also says
+    what is not refused (wrap/decrypt with one key, attacker-known
+    wrapping keys) and why."""
+    need, have = strength.strength(target), strength.strength(wrapping)
+    if have < need:
+        raise WrappingKeySizeRange(
+            f"wrapping key gives {have} bits of security, the sensitive "
+            f"key needs {need}")
 
 
 def _require_match(required: Mapping[int, Any], attrs: Mapping[int, Any],
