@@ -91,6 +91,7 @@ def _register() -> None:
     from craton_hsm.cli import (
         audit,
         backup,
+        importing,
         keygen,
         module,
         objects,
@@ -100,8 +101,8 @@ def _register() -> None:
         slots,
         token,
     )
-    for group in (module, slots, token, pins, keygen, objects, backup,
-                  audit, selftest, p11kit):
+    for group in (module, slots, token, pins, keygen, importing, objects,
+                  backup, audit, selftest, p11kit):
         for command in group.COMMANDS:
             cli.add_command(command)
 
