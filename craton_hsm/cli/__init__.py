@@ -91,6 +91,8 @@ def _register() -> None:
     from craton_hsm.cli import (
         audit,
         backup,
+        delete,
+        export,
         importing,
         keygen,
         module,
@@ -101,8 +103,8 @@ def _register() -> None:
         slots,
         token,
     )
-    for group in (module, slots, token, pins, keygen, importing, objects,
-                  backup, audit, selftest, p11kit):
+    for group in (module, slots, token, pins, keygen, importing, export,
+                  objects, delete, backup, audit, selftest, p11kit):
         for command in group.COMMANDS:
             cli.add_command(command)
 

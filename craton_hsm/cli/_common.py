@@ -405,3 +405,61 @@ def user_session(slot: int, pin_env: str | None, pin_file: Path | None,
 def slot_option(f: F) -> F:
     return click.option("--slot", type=int, required=True,
                         help="Slot of the token.")(f)
+
+
+# -- selecting objects --------------------------------------------------------
+
+def parse_id(value: str | None) -> bytes | None:
+    """--id as hex (colons allowed, as p11tool prints them)."""
+    if value is None:
+        return None
+    try:
+        raw = bytes.fromhex(value.replace(":", ""))
+    except ValueError:
+        raise Failure(f"--id {value!r} is not hex; give e.g. --id 01a2",
+                      EXIT_USAGE) from None
+    if not raw:
+        raise Failure("--id is empty; give at least one byte of hex",
+                      EXIT_USAGE)
+    return raw
+
+
+def naming(label: str | None,
+           oid: bytes | None) -> list[tuple[int, Any]]:
+    out: list[tuple[int, Any]] = []
+    if label is not None:
+        out.append((PyKCS11.CKA_LABEL, label))
+    if oid is not None:
+        out.append((PyKCS11.CKA_ID, oid))
+    return out
+
+
+def select_options(f: F) -> F:
+    f = click.option("--id", "hex_id", metavar="HEX",
+                     help="Select by CKA_ID (hex).")(f)
+    return click.option("--label", help="Select by CKA_LABEL.")(f)
+
+
+def find(session: Any, slot: int, classes: tuple[int, ...],
+         label: str | None, oid: bytes | None,
+         any_ok: bool = False) -> list[tuple[Any, int]]:
+    """(handle, CKO_*) of every object of ``classes`` matching all the
+    given selectors; a usage Failure when none is given (unless
+    ``any_ok``: then every object of those classes)."""
+    if label is None and oid is None and not any_ok:
+        raise Failure("name the object with --label and/or --id",
+                      EXIT_USAGE)
+    found: list[tuple[Any, int]] = []
+    try:
+        for cls in classes:
+            template = [(PyKCS11.CKA_CLASS, cls), *naming(label, oid)]
+            found += [(h, cls) for h in session.findObjects(template)]
+    except PyKCS11.PyKCS11Error as e:
+        raise pkcs11_failure(e, f"C_FindObjects on slot {slot}") from None
+    return found
+
+
+def describe_selector(label: str | None, oid: bytes | None) -> str:
+    parts = ([f"label '{label}'"] if label is not None else []) + \
+        ([f"id {oid.hex()}"] if oid is not None else [])
+    return " and ".join(parts)

@@ -23,13 +23,14 @@ from craton_hsm.cli._common import (
     Failure,
     emit_json,
     json_option,
+    naming,
+    parse_id,
     pin_options,
     pkcs11_failure,
     slot_option,
     user_session,
 )
 from craton_hsm.cli.keyfiles import Item, Template
-from craton_hsm.cli.keygen import naming, parse_id
 
 _PRIVATE = [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
             (PyKCS11.CKA_TOKEN, True), (PyKCS11.CKA_PRIVATE, True),

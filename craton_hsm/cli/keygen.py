@@ -18,10 +18,10 @@ import PyKCS11
 
 from craton_hsm.cli import keyfiles
 from craton_hsm.cli._common import (
-    EXIT_USAGE,
-    Failure,
     emit_json,
     json_option,
+    naming,
+    parse_id,
     pin_options,
     pkcs11_failure,
     slot_option,
@@ -96,30 +96,6 @@ _COMMON = [(PyKCS11.CKA_TOKEN, True)]
 _SECRET_DEFAULTS = [(PyKCS11.CKA_PRIVATE, True), (PyKCS11.CKA_SENSITIVE, True),
                     (PyKCS11.CKA_EXTRACTABLE, False)]
 _PUBLIC_DEFAULTS = [(PyKCS11.CKA_PRIVATE, False)]
-
-
-def parse_id(value: str | None) -> bytes | None:
-    """--id as hex (colons allowed, as p11tool prints them)."""
-    if value is None:
-        return None
-    try:
-        raw = bytes.fromhex(value.replace(":", ""))
-    except ValueError:
-        raise Failure(f"--id {value!r} is not hex; give e.g. --id 01a2",
-                      EXIT_USAGE) from None
-    if not raw:
-        raise Failure("--id is empty; give at least one byte of hex",
-                      EXIT_USAGE)
-    return raw
-
-
-def naming(label: str | None, oid: bytes | None) -> Template:
-    out: Template = []
-    if label is not None:
-        out.append((PyKCS11.CKA_LABEL, label))
-    if oid is not None:
-        out.append((PyKCS11.CKA_ID, oid))
-    return out
 
 
 def _generate(session: Any, spec: KeySpec, names: Template) -> list[Any]:
