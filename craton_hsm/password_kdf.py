@@ -47,11 +47,20 @@ def for_profile(profile: str, pbkdf2_iterations: int) -> tuple[str, int]:
 def derive(password: bytes | bytearray, salt: bytes, name: str,
            iterations: int, length: int) -> bytes:
     """The ``length``-byte key of a record named ``name``."""
+    out = bytearray(length)
+    derive_into(password, salt, name, iterations, memoryview(out))
+    return bytes(out)
+
+
+def derive_into(password: bytes | bytearray, salt: bytes, name: str,
+                iterations: int, out: memoryview) -> None:
+    """``derive`` written into ``out`` (a key-material arena slice, so
+    no immutable copy of the derived key is left behind)."""
     if iterations < 1:
         raise UnknownKdf("the KDF work factor must be positive")
     if name in PBKDF2_ALIASES:
-        return storage_crypto.pbkdf2_sha256(password, salt, iterations,
-                                            length)
+        storage_crypto.pbkdf2_sha256_into(password, salt, iterations, out)
+        return
     match = _ARGON.fullmatch(name)
     if match is None:
         raise UnknownKdf(f"unsupported password KDF {name!r}")
@@ -59,5 +68,5 @@ def derive(password: bytes | bytearray, salt: bytes, name: str,
     if not (8 * lanes <= memory <= _MAX_MEMORY_KIB
             and 1 <= lanes <= _MAX_LANES and iterations <= _MAX_PASSES):
         raise UnknownKdf(f"Argon2id parameters out of range in {name!r}")
-    return storage_crypto.argon2id(password, salt, iterations, lanes,
-                                   memory, length)
+    storage_crypto.argon2id_into(password, salt, iterations, lanes,
+                                 memory, out)

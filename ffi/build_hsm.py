@@ -96,8 +96,19 @@ def python_functions(functions: list[Function]) -> list[Function]:
     return [f for f in functions if f.name not in TABLE_FUNCTIONS]
 
 
+# The key-material arena (ffi/arena.c), called from craton_hsm/abi/boot.py
+# through the cffi lib; plain C, not exported.
+ARENA_CDEF = """
+int craton_arena_open(size_t size);
+void *craton_arena_base(void);
+size_t craton_arena_size(void);
+int craton_arena_error(void);
+void craton_arena_wipe(size_t offset, size_t n);
+"""
+
+
 def make_cdef(functions: list[Function]) -> str:
-    lines = [(CBINDINGS / "pkcs11_types.h").read_text(), ""]
+    lines = [(CBINDINGS / "pkcs11_types.h").read_text(), ARENA_CDEF]
     for f in python_functions(functions):
         lines.append(f'extern "Python+C" {f.proto("py_" + f.name)};')
     return "\n".join(lines) + "\n"
@@ -155,6 +166,7 @@ def make_source(functions: list[Function], venv_fallback: str) -> str:
         _table("CK_FUNCTION_LIST_3_2", "craton_list_3_2", (3, 2),
                functions),
         (Path(__file__).parent / "shim.c").read_text(),
+        (Path(__file__).parent / "arena.c").read_text(),
         "/* Forwarders: refuse until the boot in C_Initialize completed. */",
         *[_forwarder(f) for f in pyfns
           if f.name not in ("C_Initialize", "C_Finalize")],

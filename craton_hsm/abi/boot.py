@@ -13,6 +13,7 @@ from pathlib import Path
 
 from _craton_hsm_abi import ffi, lib
 
+from craton_hsm import secmem
 from craton_hsm.abi import exports
 from craton_hsm.selftest import integrity
 
@@ -37,8 +38,27 @@ def library_path() -> Path | None:
     return Path(info.dli_fname.decode()).resolve()
 
 
+class CArena:
+    """ffi/arena.c, adapted to secmem.Native: the mlocked, undumpable
+    arena exists only in the .so, so abi hands it to secmem at boot."""
+
+    def open(self, size: int) -> int:
+        return int(lib.craton_arena_open(size))
+
+    def buffer(self) -> memoryview:
+        return memoryview(ffi.buffer(lib.craton_arena_base(),
+                                     lib.craton_arena_size()))
+
+    def wipe(self, offset: int, n: int) -> None:
+        lib.craton_arena_wipe(offset, n)
+
+    def error(self) -> int:
+        return int(lib.craton_arena_error())
+
+
 def start() -> None:
     """Register the entry points, then stub whatever is left unexported."""
+    secmem.register(CArena())
     integrity.set_module(library_path())
     importlib.import_module("craton_hsm.abi.entry")
     exports.finish()

@@ -20,37 +20,63 @@ GCM_NONCE_BYTES = 12   # SP 800-38D 8.2: 96-bit IVs for random IVs.
 GCM_TAG_BYTES = 16
 
 
+# Keys and PINs arrive as bytes, wipeable bytearrays or arena views
+# (craton_hsm/secmem.py); cryptography takes any of them without a copy.
+Buf = bytes | bytearray | memoryview
+
+
 class AuthenticationFailed(Exception):
     """GCM tag mismatch; the caller turns it into a typed CKRError."""
 
 
-def pbkdf2_sha256(password: bytes | bytearray, salt: bytes, iterations: int,
-                  length: int) -> bytes:
-    """PBKDF2 with HMAC-SHA256 as PRF (SP 800-132 5.3)."""
-    kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt,
-                     iterations=iterations)
-    return kdf.derive(bytes(password))
+def _pbkdf2(salt: bytes, iterations: int, length: int) -> PBKDF2HMAC:
+    return PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt,
+                      iterations=iterations)
 
 
-def argon2id(password: bytes | bytearray, salt: bytes, iterations: int,
-             lanes: int, memory_kib: int, length: int) -> bytes:
+def _argon2id(salt: bytes, iterations: int, lanes: int, memory_kib: int,
+              length: int) -> Argon2id:
+    return Argon2id(salt=salt, length=length, iterations=iterations,
+                    lanes=lanes, memory_cost=memory_kib)
+
+
+def pbkdf2_sha256_into(password: Buf, salt: bytes, iterations: int,
+                       out: memoryview) -> None:
+    """PBKDF2 with HMAC-SHA256 as PRF (SP 800-132 5.3), written into
+    ``out`` (an arena slice): no immutable copy of the derived key is
+    left in Python's heap."""
+    _pbkdf2(salt, iterations, len(out)).derive_into(password, out)
+
+
+def argon2id_into(password: Buf, salt: bytes, iterations: int, lanes: int,
+                  memory_kib: int, out: memoryview) -> None:
     """Argon2id (RFC 9106 section 3.1): ``iterations`` passes over
-    ``memory_kib`` KiB in ``lanes`` lanes."""
-    kdf = Argon2id(salt=salt, length=length, iterations=iterations,
-                   lanes=lanes, memory_cost=memory_kib)
-    return kdf.derive(bytes(password))
+    ``memory_kib`` KiB in ``lanes`` lanes, written into ``out``."""
+    # The stub says bytes; the binding takes any buffer (checked).
+    _argon2id(salt, iterations, lanes, memory_kib,
+              len(out)).derive_into(password, out)  # type: ignore[arg-type]
 
 
-def gcm_encrypt(key: bytes | bytearray, nonce: bytes, plaintext: bytes,
+def gcm_encrypt(key: Buf, nonce: bytes, plaintext: Buf,
                 aad: bytes) -> bytes:
     """AES-256-GCM; returns ciphertext || 16-byte tag."""
-    return AESGCM(bytes(key)).encrypt(nonce, bytes(plaintext), aad)
+    return AESGCM(key).encrypt(nonce, plaintext, aad)
 
 
-def gcm_decrypt(key: bytes | bytearray, nonce: bytes, data: bytes,
+def gcm_decrypt(key: Buf, nonce: bytes, data: bytes,
                 aad: bytes) -> bytes:
     """Inverse of ``gcm_encrypt``; raises AuthenticationFailed."""
     try:
-        return AESGCM(bytes(key)).decrypt(nonce, bytes(data), aad)
+        return AESGCM(key).decrypt(nonce, bytes(data), aad)
+    except InvalidTag:
+        raise AuthenticationFailed("GCM tag mismatch") from None
+
+
+def gcm_decrypt_into(key: Buf, nonce: bytes, data: bytes, aad: bytes,
+                     out: memoryview) -> None:
+    """``gcm_decrypt`` written into ``out`` (exactly the plaintext
+    length): the plaintext never exists as immutable bytes."""
+    try:
+        AESGCM(key).decrypt_into(nonce, data, aad, out)
     except InvalidTag:
         raise AuthenticationFailed("GCM tag mismatch") from None

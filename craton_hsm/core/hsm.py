@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Iterator
 
-from craton_hsm import audit, drbg, forksafe
+from craton_hsm import audit, drbg, forksafe, secmem
 from craton_hsm.config import Config, load_config
 from craton_hsm.core.locking import Locks, MutexOps
 from craton_hsm.core.objects import HandleTable
@@ -95,6 +95,8 @@ class Hsm:
         for token in self.tokens.values():
             token.close()
         self.sessions.clear()
+        for obj in self.handles.values():
+            obj.release()
         self.locks.destroy()
 
 
@@ -135,7 +137,11 @@ def initialize(mutexes: MutexOps | None = None) -> Hsm:
         power_on.run()
         locks = Locks(mutexes)
         try:
-            hsm = Hsm(load_config(), locks)
+            config = load_config()
+            # Made once per process (re-locked in a forked child); the
+            # log says when it could not be locked (docs/memory.md).
+            secmem.start(config.memory_arena_bytes)
+            hsm = Hsm(config, locks)
         except BaseException:
             # A failed C_Initialize leaves no application mutex behind.
             locks.destroy()
@@ -159,3 +165,6 @@ def finalize() -> None:
         hsm = current()
         _STATE = None
         hsm.close()
+        # Everything the instance held is freed above; this also zeroes
+        # whatever a path forgot (docs/memory.md).
+        secmem.wipe_all()

@@ -3,7 +3,10 @@
 An ``Obj`` carries decoded attribute values.  Secret attributes of token
 objects live sealed (AES-GCM under the token's master key) until a login
 makes the master key available; ``open_secrets`` then merges them in and
-``close_secrets`` drops them again at logout.  Handles are process-local,
+``close_secrets`` drops them again at logout.  Key material the object
+holds lives in the key-material arena (craton_hsm/secmem.py): the attrs
+hold read-only views of slices the object owns (``held``), wiped by
+``close_secrets`` and ``release`` (destroy, session close, C_Finalize).  Handles are process-local,
 never reused, and stable for the life of the object in this process.
 """
 
@@ -11,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA
 from craton_hsm.core import vault
 from craton_hsm.errors import UserNotLoggedIn
@@ -28,6 +32,7 @@ class Obj:
         "cache",
         "damage",
         "handle",
+        "held",
         "sealed",
         "secret_types",
         "session",
@@ -47,8 +52,31 @@ class Obj:
         self.cache: dict[str, Any] = {}
         self.secret_types: frozenset[int] = frozenset()
         self.damage: str | None = None  # stored record unreadable: why
+        self.held: list[secmem.Secret] = []   # arena slices attrs view
+
+    def keep_secrets(self, types: Iterable[int]) -> None:
+        """Move the byte values of ``types`` into arena slices owned by
+        this object (a fresh copy even if the value is another object's
+        view, so C_CopyObject's copy outlives its source)."""
+        for t in types:
+            value = self.attrs.get(t)
+            if isinstance(value, (bytes, bytearray, memoryview)):
+                kept = secmem.secret(value)
+                if isinstance(value, bytearray):
+                    vault.wipe(value)
+                self.attrs[t] = kept.view
+                self.held.append(kept)
+
+    def release(self) -> None:
+        """Wipe every arena slice this object holds (destroy, session
+        close, C_Finalize); its attrs then refuse to be read."""
+        held, self.held = self.held, []
+        for kept in held:
+            kept.free()
+        self.cache.clear()
 
     def __repr__(self) -> str:
+        # Handle and uid only: never attribute values (issue 8).
         return f"<Obj handle={self.handle} uid={self.uid}>"
 
     @property
@@ -59,7 +87,7 @@ class Obj:
     def is_private(self) -> bool:
         return bool(self.attrs.get(CKA.PRIVATE, False))
 
-    def open_secrets(self, mk: bytes | bytearray | None, serial: str) -> None:
+    def open_secrets(self, mk: secmem.Secret | None, serial: str) -> None:
         """Merge the sealed secret attributes in; needs the master key."""
         if self.sealed is None or self.secret_types:
             return
@@ -67,22 +95,25 @@ class Obj:
             raise UserNotLoggedIn(
                 f"object {self.handle}: key material needs a login")
         # Unopened, attrs holds exactly the public attributes stored.
-        secrets = vault.open_sealed(mk, serial, self.uid, self.sealed,
+        secrets = vault.open_sealed(mk.view, serial, self.uid, self.sealed,
                                     self.attrs)
-        self.attrs.update(secrets)
+        for t, value in secrets.items():
+            if isinstance(value, secmem.Secret):
+                self.held.append(value)
+                value = value.view
+            self.attrs[t] = value
         self.secret_types = frozenset(secrets)
         self.cache.clear()
 
     def close_secrets(self) -> None:
-        """Drop decrypted secrets (logout); the sealed form stays."""
+        """Drop and wipe decrypted secrets (logout); the sealed form
+        stays."""
         if self.sealed is None:
             return
         for t in self.secret_types:
-            value = self.attrs.pop(t, None)
-            if isinstance(value, bytearray):
-                vault.wipe(value)
+            self.attrs.pop(t, None)
         self.secret_types = frozenset()
-        self.cache.clear()
+        self.release()
 
     def changed(self) -> None:
         """Attributes changed: parsed backend keys are stale."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 
-from craton_hsm import password_kdf
+from craton_hsm import password_kdf, secmem
 from craton_hsm.drbg import random_bytes
 
 KDF_PBKDF2_SHA256 = password_kdf.PBKDF2
@@ -35,24 +35,36 @@ class PinRecord:
 
 
 def _derive(pin: bytes, kdf: str, iterations: int,
-            salt: bytes) -> tuple[bytes, bytes]:
-    out = password_kdf.derive(pin, salt, kdf, iterations,
-                              VERIFIER_BYTES + KEK_BYTES)
-    return out[:VERIFIER_BYTES], out[VERIFIER_BYTES:]
+            salt: bytes) -> tuple[bytes, secmem.Secret]:
+    """(verifier, KEK): derived straight into the key-material arena
+    (secmem.py), so the KEK never exists as immutable bytes; the
+    verifier is public (it is stored) and is copied out."""
+    out = secmem.alloc(VERIFIER_BYTES + KEK_BYTES)
+    try:
+        password_kdf.derive_into(pin, salt, kdf, iterations,
+                                 out.writable())
+        verifier = bytes(out.view[:VERIFIER_BYTES])
+        kek = secmem.secret(out.view[VERIFIER_BYTES:])
+    finally:
+        out.free()
+    return verifier, kek
 
 
 def make_pin_record(pin: bytes, iterations: int,
-                    profile: str = "governance") -> tuple[PinRecord, bytes]:
-    """A new record with a fresh salt, and the KEK it yields;
-    ``iterations`` is the PBKDF2 count the governance profile uses."""
+                    profile: str = "governance"
+                    ) -> tuple[PinRecord, secmem.Secret]:
+    """A new record with a fresh salt, and the KEK it yields (the
+    caller frees it); ``iterations`` is the PBKDF2 count the governance
+    profile uses."""
     kdf, work = password_kdf.for_profile(profile, iterations)
     salt = random_bytes(SALT_BYTES)
     verifier, kek = _derive(pin, kdf, work, salt)
     return PinRecord(kdf, work, salt, verifier), kek
 
 
-def check_pin(pin: bytes, record: PinRecord) -> bytes | None:
-    """The KEK if ``pin`` matches ``record``, else None.
+def check_pin(pin: bytes, record: PinRecord) -> secmem.Secret | None:
+    """The KEK if ``pin`` matches ``record`` (the caller frees it),
+    else None.
 
     The comparison is constant-time (seed 004 "Authentication") so the
     time taken says nothing about how many verifier bytes matched.
@@ -61,4 +73,5 @@ def check_pin(pin: bytes, record: PinRecord) -> bytes | None:
                             record.salt)
     if hmac.compare_digest(verifier, record.verifier):
         return kek
+    kek.free()
     return None

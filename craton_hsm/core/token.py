@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any
 
+from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA, CKF, CKO, CKU
 from craton_hsm.config import Config
 from craton_hsm.core import pins, vault
@@ -54,7 +55,8 @@ class Token:
         self.store: SlotStore = open_slot_store(config, slot_id)
         self.state: TokenState | None = None
         self.login_role: int | None = None
-        self.mk: bytearray | None = None
+        # In the key-material arena (secmem.py) while logged in.
+        self.mk: secmem.Secret | None = None
         self.objects: dict[str, Obj] = {}       # token objects by uid
         self._generation: int | None = None
         try:
@@ -82,7 +84,9 @@ class Token:
         stored = {o.uid: o for o in self.store.list_objects()}
         for uid in list(self.objects):
             if uid not in stored:
-                self.handles.remove(self.objects.pop(uid).handle)
+                gone = self.objects.pop(uid)
+                self.handles.remove(gone.handle)
+                gone.release()
         for uid, rec in stored.items():
             old = self.objects.get(uid)
             damage = rec.damage or _missing_secret(rec)
@@ -93,6 +97,8 @@ class Token:
             obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
                       sealed=rec.secret)
             obj.damage = damage
+            if old is not None:
+                old.release()
             self.objects[uid] = obj
             self.handles.add(obj)
             if obj.damage is not None:
@@ -161,8 +167,9 @@ class Token:
                               f"{self.config.pin_min_len}.."
                               f"{self.config.pin_max_len}")
 
-    def verify(self, role: int, pin: bytes) -> bytes:
-        """Check a PIN with lockout; return the KEK it unlocks."""
+    def verify(self, role: int, pin: bytes) -> secmem.Secret:
+        """Check a PIN with lockout; return the KEK it unlocks (the
+        caller frees it)."""
         st = self.require_initialized()
         name = ROLE_NAME[role]
         record = st.so_pin if role == CKU.SO else st.user_pin
@@ -186,24 +193,27 @@ class Token:
         """C_InitToken: new serial and master key; old keys shredded."""
         self.check_pin_length(so_pin)
         if self.state is not None:
-            self.verify(CKU.SO, so_pin)
+            self.verify(CKU.SO, so_pin).free()
         serial = random_bytes(8).hex().upper()
         record, kek = pins.make_pin_record(
             so_pin, self.config.pbkdf2_iterations,
             self.config.crypto_profile)
         mk = vault.new_master_key()
+        try:
+            wrapped = vault.wrap_master_key(mk.view, kek.view, serial, "so")
+        finally:
+            mk.free()
+            kek.free()
         state = TokenState(
             serial=serial, label=pad(label, 32), so_pin=record,
-            user_pin=None,
-            mk_wrapped_so=vault.wrap_master_key(mk, kek, serial, "so"),
-            mk_wrapped_user=None,
+            user_pin=None, mk_wrapped_so=wrapped, mk_wrapped_user=None,
             created_at=datetime.datetime.now(datetime.UTC).isoformat(),
         )
-        vault.wipe(mk)
         self.store.init_token(state)
         self._drop_login()
         for obj in self.objects.values():
             self.handles.remove(obj.handle)
+            obj.release()
         self.objects.clear()
         self.state = state
         self.mark_synced()
@@ -217,8 +227,11 @@ class Token:
             pin, self.config.pbkdf2_iterations,
             self.config.crypto_profile)
         st.user_pin = record
-        st.mk_wrapped_user = vault.wrap_master_key(self.mk, kek,
-                                                   st.serial, "user")
+        try:
+            st.mk_wrapped_user = vault.wrap_master_key(
+                self.mk.view, kek.view, st.serial, "user")
+        finally:
+            kek.free()
         st.user_failures = 0
         self.store.save_state(st)
         self.mark_synced()
@@ -227,15 +240,17 @@ class Token:
         """C_SetPIN: verify old, re-wrap the master key under new."""
         st = self.require_initialized()
         self.check_pin_length(new)
-        kek = self.verify(role, old)
         name = ROLE_NAME[role]
-        mk = self._unwrap(role, kek)
-        record, new_kek = pins.make_pin_record(
-            new, self.config.pbkdf2_iterations,
-            self.config.crypto_profile)
-        wrapped = vault.wrap_master_key(mk, new_kek, st.serial, name)
-        if self.mk is None:
-            vault.wipe(mk)
+        mk = self._unwrap(role, self.verify(role, old))
+        try:
+            record, new_kek = pins.make_pin_record(
+                new, self.config.pbkdf2_iterations,
+                self.config.crypto_profile)
+            wrapped = vault.wrap_master_key(mk.view, new_kek.view,
+                                            st.serial, name)
+            new_kek.free()
+        finally:
+            mk.free()
         if role == CKU.SO:
             st.so_pin, st.mk_wrapped_so = record, wrapped
         else:
@@ -243,13 +258,19 @@ class Token:
         self.store.save_state(st)
         self.mark_synced()
 
-    def _unwrap(self, role: int, kek: bytes) -> bytearray:
-        st = self.require_initialized()
-        blob = st.mk_wrapped_so if role == CKU.SO else st.mk_wrapped_user
-        if blob is None:
-            raise UserPinNotInitialized("no wrapped master key for role")
-        return vault.unwrap_master_key(blob, kek, st.serial,
-                                       ROLE_NAME[role])
+    def _unwrap(self, role: int, kek: secmem.Secret) -> secmem.Secret:
+        """The master key under ``kek``, which is freed here."""
+        try:
+            st = self.require_initialized()
+            blob = st.mk_wrapped_so if role == CKU.SO else \
+                st.mk_wrapped_user
+            if blob is None:
+                raise UserPinNotInitialized("no wrapped master key for "
+                                            "role")
+            return vault.unwrap_master_key(blob, kek.view, st.serial,
+                                           ROLE_NAME[role])
+        finally:
+            kek.free()
 
     # -- login -----------------------------------------------------------
 
@@ -269,7 +290,7 @@ class Token:
         for obj in self.objects.values():
             obj.close_secrets()
         if self.mk is not None:
-            vault.wipe(self.mk)
+            self.mk.free()
         self.mk = None
 
     # -- token objects ---------------------------------------------------
@@ -286,7 +307,7 @@ class Token:
                 raise UserNotLoggedIn("storing key material needs a login")
             secrets = {t: obj.attrs[t] for t in secret_types
                        if t in obj.attrs}
-            sealed = vault.seal(self.mk, st.serial, obj.uid, secrets,
+            sealed = vault.seal(self.mk.view, st.serial, obj.uid, secrets,
                                 public)
         self.store.put_object(StoredObject(obj.uid, public, sealed))
         obj.sealed = sealed

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from craton_hsm import secmem
 from craton_hsm.backend import storage_crypto
 from craton_hsm.backend.storage_crypto import AuthenticationFailed
 from craton_hsm.drbg import random_bytes
@@ -32,8 +33,9 @@ _NONCE = storage_crypto.GCM_NONCE_BYTES
 _MIN_BLOB = 1 + _NONCE + storage_crypto.GCM_TAG_BYTES
 _ROLES = ("so", "user")
 
-# Keys arrive as bytes or as wipeable bytearrays (STYLE R8).
-Key = bytes | bytearray
+# Keys arrive as bytes, wipeable bytearrays (STYLE R8) or read-only views
+# of the key-material arena (craton_hsm/secmem.py).
+Key = bytes | bytearray | memoryview
 
 
 # errors.py builds its classes at run time, so mypy cannot see that
@@ -46,15 +48,15 @@ class VaultError(DeviceError):  # type: ignore[misc,valid-type]
     """
 
 
-def new_master_key() -> bytearray:
-    """A fresh 32-byte master key, in a buffer ``wipe`` can clear."""
-    return bytearray(random_bytes(MK_BYTES))
+def new_master_key() -> secmem.Secret:
+    """A fresh 32-byte master key in the key-material arena (the DRBG's
+    output bytes object is a copy we cannot wipe: docs/memory.md)."""
+    return secmem.secret(random_bytes(MK_BYTES))
 
 
 def wipe(buf: bytearray) -> None:
     """Overwrite ``buf`` in place (best effort: Python may hold copies)."""
-    for i in range(len(buf)):
-        buf[i] = 0
+    buf[:] = bytes(len(buf))
 
 
 def _aad(kind: bytes, serial: str, name: str) -> bytes:
@@ -64,24 +66,30 @@ def _aad(kind: bytes, serial: str, name: str) -> bytes:
         len(p).to_bytes(4, "big") + p for p in parts)
 
 
-def _encrypt(key: Key, plaintext: bytes, aad: bytes) -> bytes:
+def _encrypt(key: Key, plaintext: Key, aad: bytes) -> bytes:
     nonce = random_bytes(_NONCE)
     return bytes([FORMAT_VERSION]) + nonce + storage_crypto.gcm_encrypt(
         key, nonce, plaintext, aad)
 
 
-def _decrypt(key: Key, blob: bytes, aad: bytes, what: str) -> bytes:
+def _decrypt(key: Key, blob: bytes, aad: bytes, what: str) -> secmem.Secret:
+    """The plaintext, decrypted straight into the key-material arena
+    (the caller frees it): it never exists as immutable bytes."""
     if len(blob) < _MIN_BLOB:
         raise VaultError(f"{what} is truncated")
     if blob[0] != FORMAT_VERSION:
         raise VaultError(f"{what} has unknown format version {blob[0]}")
     nonce = bytes(blob[1:1 + _NONCE])
+    data = bytes(blob[1 + _NONCE:])
+    out = secmem.alloc(len(data) - storage_crypto.GCM_TAG_BYTES)
     try:
-        return storage_crypto.gcm_decrypt(key, nonce, bytes(blob[1 + _NONCE:]),
-                                          aad)
+        storage_crypto.gcm_decrypt_into(key, nonce, data, aad,
+                                        out.writable())
     except AuthenticationFailed:
+        out.free()
         raise VaultError(f"{what} failed authentication (tampered, "
                          "moved or wrong key)") from None
+    return out
 
 
 def _check_role(role: str) -> None:
@@ -94,17 +102,18 @@ def wrap_master_key(mk: Key, kek: Key, serial: str, role: str) -> bytes:
     _check_role(role)
     if len(mk) != MK_BYTES:
         raise ValueError("master key must be 32 bytes")
-    return _encrypt(kek, bytes(mk), _aad(b"mk", serial, role))
+    return _encrypt(kek, mk, _aad(b"mk", serial, role))
 
 
 def unwrap_master_key(blob: bytes, kek: Key, serial: str,
-                      role: str) -> bytearray:
-    """Inverse of ``wrap_master_key``; VaultError on any mismatch."""
+                      role: str) -> secmem.Secret:
+    """Inverse of ``wrap_master_key``, in the arena (the caller frees
+    it); VaultError on any mismatch."""
     _check_role(role)
-    mk = bytearray(_decrypt(kek, blob, _aad(b"mk", serial, role),
-                            f"wrapped {role} master key"))
+    mk = _decrypt(kek, blob, _aad(b"mk", serial, role),
+                  f"wrapped {role} master key")
     if len(mk) != MK_BYTES:
-        wipe(mk)
+        mk.free()
         raise VaultError(f"wrapped {role} master key has a bad length")
     return mk
 
@@ -126,12 +135,19 @@ def seal(mk: Key, serial: str, uid: str, secrets: dict[int, Any],
 def open_sealed(mk: Key, serial: str, uid: str, blob: bytes,
                 public: dict[int, Any] | None = None) -> dict[int, Any]:
     """Inverse of ``seal``; VaultError naming the uid on any failure,
-    including public attributes that differ from those sealed with."""
+    including public attributes that differ from those sealed with.
+
+    Byte values come back as ``secmem.Secret`` (the caller owns and
+    frees them), copied from the decrypted record, which is wiped."""
     plain = _decrypt(mk, blob, _object_aad(serial, uid, public or {}),
                      f"sealed secrets of object {uid}")
     try:
-        return decode_attrs(plain)
+        found = decode_attrs(plain.view)
+        return {t: secmem.secret(v) if isinstance(v, memoryview) else v
+                for t, v in found.items()}
     except StoreCorrupt:
         # Authenticated yet undecodable means a writer bug, not tamper.
         raise VaultError(f"sealed secrets of object {uid} cannot be "
                          "decoded") from None
+    finally:
+        plain.free()

@@ -36,11 +36,17 @@ def store_new(s: Session, attrs: dict[int, Any]) -> int:
     attrs[CKA.UNIQUE_ID] = uid.encode()
     obj = Obj(hsm.handles.new_handle(), uid, attrs, s.slot_id,
               session=None if is_token else s.handle)
+    secret = frozenset(t for t in attrs
+                       if templates.is_secret_attr(attrs, t))
+    # Key material into the object's own arena slices (secmem.py).
+    obj.keep_secrets(secret)
     if is_token:
-        secret = frozenset(t for t in attrs
-                           if templates.is_secret_attr(attrs, t))
-        with s.token.lock:
-            s.token.save_object(obj, secret)
+        try:
+            with s.token.lock:
+                s.token.save_object(obj, secret)
+        except BaseException:
+            obj.release()
+            raise
     hsm.handles.add(obj)
     return obj.handle
 
@@ -82,6 +88,7 @@ def destroy(h: int, oh: int) -> None:
             s.token.delete_object(obj)
     hsm.handles.remove(obj.handle)
     obj.close_secrets()
+    obj.release()
 
 
 def size(h: int, oh: int) -> int:
@@ -131,9 +138,11 @@ def set_attribute_values(h: int, oh: int, pairs: Pairs) -> None:
                   obj.slot_id)
         secret = frozenset(t for t in new.attrs
                            if templates.is_secret_attr(new.attrs, t))
+        new.keep_secrets(secret)
         with s.token.lock:
             s.token.save_object(new, secret)
         hsm_mod.current().handles.add(new)
+        obj.release()
     else:
         obj.attrs.update(changes)
         obj.changed()

@@ -44,9 +44,13 @@ def encode_attrs(attrs: dict[int, Any]) -> bytes:
     return bytes([VERSION]) + _body(attrs, 0)
 
 
-def decode_attrs(blob: bytes) -> dict[int, Any]:
-    """Inverse of ``encode_attrs``; raises StoreCorrupt, nothing else."""
-    data = bytes(blob)
+def decode_attrs(blob: bytes | memoryview) -> dict[int, Any]:
+    """Inverse of ``encode_attrs``; raises StoreCorrupt, nothing else.
+
+    A memoryview is read in place and its byte values come back as
+    memoryview slices of it (core/vault.py decodes decrypted secrets
+    this way, so no plaintext key is copied to immutable bytes)."""
+    data = blob if isinstance(blob, memoryview) else bytes(blob)
     if not data:
         raise StoreCorrupt("attribute record is empty")
     if data[0] != VERSION:
@@ -103,11 +107,11 @@ def _entry(value: Any, depth: int) -> bytes:
 class _Reader:
     """Bounds-checked cursor over an untrusted record."""
 
-    def __init__(self, data: bytes, pos: int) -> None:
+    def __init__(self, data: bytes | memoryview, pos: int) -> None:
         self.data = data
         self.pos = pos
 
-    def take(self, n: int) -> bytes:
+    def take(self, n: int) -> bytes | memoryview:
         if n > len(self.data) - self.pos:
             raise StoreCorrupt(f"attribute record truncated at offset "
                                f"{self.pos} (need {n} more bytes)")

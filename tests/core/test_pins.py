@@ -22,12 +22,13 @@ def test_correct_pin_returns_the_same_kek() -> None:
     assert record.iterations == ITER
     assert len(record.salt) == 32 and len(record.verifier) == 32
     assert len(kek) == 32
-    assert check_pin(b"1234", record) == kek
+    again = check_pin(b"1234", record)
+    assert again is not None and again.view == kek.view
 
 
 def test_kek_differs_from_verifier() -> None:
     record, kek = make_pin_record(b"1234", ITER)
-    assert kek != record.verifier
+    assert kek.view != record.verifier
 
 
 def test_wrong_pin_returns_none() -> None:
@@ -54,13 +55,15 @@ def test_tampered_salt_or_iterations_rejected() -> None:
 def test_salt_is_fresh_per_record() -> None:
     a, ka = make_pin_record(b"1234", ITER)
     b, kb = make_pin_record(b"1234", ITER)
-    assert a.salt != b.salt and a.verifier != b.verifier and ka != kb
+    assert a.salt != b.salt and a.verifier != b.verifier
+    assert ka.view != kb.view
 
 
 def test_record_keeps_its_own_iteration_count() -> None:
     # A config change must not break an old PIN: the count is stored.
     record, kek = make_pin_record(b"pin-old", 1500)
-    assert check_pin(b"pin-old", record) == kek
+    again = check_pin(b"pin-old", record)
+    assert again is not None and again.view == kek.view
 
 
 def test_unknown_kdf_refused() -> None:
@@ -75,6 +78,16 @@ def test_repr_hides_salt_and_verifier() -> None:
     assert record.verifier.hex() not in text
     assert record.salt.hex() not in text
     assert "verifier" not in text and "salt" not in text
+
+
+def test_kek_lives_in_the_arena_and_free_wipes_it() -> None:
+    _, kek = make_pin_record(b"1234", ITER)
+    assert repr(kek) == "<Secret 32 bytes>"
+    raw = kek.writable()
+    kek.free()
+    assert bytes(raw) == bytes(32)
+    with pytest.raises(ValueError):
+        bytes(kek.view)         # the released view refuses to be read
 
 
 def test_record_is_frozen() -> None:

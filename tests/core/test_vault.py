@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA, CKR
 from craton_hsm.core import vault
 from craton_hsm.core.vault import VaultError
@@ -16,29 +17,41 @@ OTHER = bytes(range(1, 33))
 SECRETS: dict[int, Any] = {CKA.VALUE: b"\x11" * 32, CKA.VALUE_LEN: 32}
 
 
+def _new_mk() -> memoryview:
+    """A fresh master key's arena view (what the token passes around)."""
+    return vault.new_master_key().view
+
+
+def _opened(found: dict[int, Any]) -> dict[int, Any]:
+    """open_sealed's result with arena secrets read out as bytes."""
+    return {t: bytes(v.view) if isinstance(v, secmem.Secret) else v
+            for t, v in found.items()}
+
+
 def _flip(blob: bytes, i: int) -> bytes:
     return blob[:i] + bytes([blob[i] ^ 0x80]) + blob[i + 1:]
 
 
 def test_master_key_round_trip() -> None:
-    mk = vault.new_master_key()
-    assert isinstance(mk, bytearray) and len(mk) == 32
+    secret = vault.new_master_key()
+    mk = secret.view
+    assert isinstance(secret, secmem.Secret) and len(mk) == 32
     blob = vault.wrap_master_key(mk, KEK, "SERIAL0000000001", "so")
     assert blob[0] == vault.FORMAT_VERSION
     assert bytes(mk) not in blob
     out = vault.unwrap_master_key(blob, KEK, "SERIAL0000000001", "so")
-    assert out == mk and isinstance(out, bytearray)
+    assert out.view == mk and isinstance(out, secmem.Secret)
 
 
 def test_nonce_fresh_per_wrap() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     a = vault.wrap_master_key(mk, KEK, "S", "so")
     b = vault.wrap_master_key(mk, KEK, "S", "so")
     assert a != b
 
 
 def test_wrong_kek_raises() -> None:
-    blob = vault.wrap_master_key(vault.new_master_key(), KEK, "S", "user")
+    blob = vault.wrap_master_key(_new_mk(), KEK, "S", "user")
     with pytest.raises(VaultError):
         vault.unwrap_master_key(blob, OTHER, "S", "user")
 
@@ -46,7 +59,7 @@ def test_wrong_kek_raises() -> None:
 @pytest.mark.parametrize(("serial", "role"), [("T", "so"), ("S", "user")])
 def test_wrapped_key_bound_to_serial_and_role(serial: str,
                                               role: str) -> None:
-    blob = vault.wrap_master_key(vault.new_master_key(), KEK, "S", "so")
+    blob = vault.wrap_master_key(_new_mk(), KEK, "S", "so")
     with pytest.raises(VaultError):
         vault.unwrap_master_key(blob, KEK, serial, role)
 
@@ -57,42 +70,42 @@ def test_vault_error_is_device_error() -> None:
 
 
 def test_seal_round_trip() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "uid-1", SECRETS)
     assert b"\x11" * 32 not in blob
-    assert vault.open_sealed(mk, "S", "uid-1", blob) == SECRETS
+    assert _opened(vault.open_sealed(mk, "S", "uid-1", blob)) == SECRETS
 
 
 def test_seal_swap_between_objects_detected() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "uid-1", SECRETS)
     with pytest.raises(VaultError, match="uid-2"):
         vault.open_sealed(mk, "S", "uid-2", blob)
 
 
 def test_seal_swap_between_tokens_detected() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "uid-1", SECRETS)
     with pytest.raises(VaultError, match="uid-1"):
         vault.open_sealed(mk, "T", "uid-1", blob)
 
 
 def test_seal_wrong_master_key() -> None:
-    blob = vault.seal(vault.new_master_key(), "S", "u", SECRETS)
+    blob = vault.seal(_new_mk(), "S", "u", SECRETS)
     with pytest.raises(VaultError):
-        vault.open_sealed(vault.new_master_key(), "S", "u", blob)
+        vault.open_sealed(_new_mk(), "S", "u", blob)
 
 
 @pytest.mark.parametrize("cut", [0, 1, 12, 28, -1])
 def test_truncation_detected(cut: int) -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "u", SECRETS)
     with pytest.raises(VaultError, match="object u"):
         vault.open_sealed(mk, "S", "u", blob[:cut])
 
 
 def test_every_flipped_byte_detected() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "u", SECRETS)
     for i in range(len(blob)):
         with pytest.raises(VaultError):
@@ -100,7 +113,7 @@ def test_every_flipped_byte_detected() -> None:
 
 
 def test_error_message_has_no_secret() -> None:
-    mk = vault.new_master_key()
+    mk = _new_mk()
     blob = vault.seal(mk, "S", "u", SECRETS)
     with pytest.raises(VaultError) as info:
         vault.open_sealed(mk, "S", "u", _flip(blob, 20))
@@ -109,15 +122,23 @@ def test_error_message_has_no_secret() -> None:
 
 
 def test_wipe_zeroes_in_place() -> None:
-    mk = vault.new_master_key()
+    mk = bytearray(b"\x42" * 32)
     view = mk
     vault.wipe(mk)
     assert view == bytearray(32)
 
 
+def test_freeing_the_master_key_zeroes_its_slice() -> None:
+    mk = vault.new_master_key()
+    raw = mk.writable()
+    assert bytes(raw) != bytes(32)
+    mk.free()
+    assert bytes(raw) == bytes(32)
+
+
 def test_bad_role_and_mk_length_refused() -> None:
     with pytest.raises(ValueError):
-        vault.wrap_master_key(vault.new_master_key(), KEK, "S", "admin")
+        vault.wrap_master_key(_new_mk(), KEK, "S", "admin")
     with pytest.raises(ValueError):
         vault.wrap_master_key(b"short", KEK, "S", "so")
 
@@ -125,10 +146,11 @@ def test_bad_role_and_mk_length_refused() -> None:
 def test_sealed_object_is_bound_to_its_public_attributes():
     # Editing a stored public attribute (e.g. CKA_SENSITIVE off) must make
     # the secrets unopenable, not extractable.
-    mk = vault.new_master_key()
+    mk = _new_mk()
     public = {0x103: True, 0x162: False, 0x3: b"label"}
     blob = vault.seal(mk, "S", "u", SECRETS, public)
-    assert vault.open_sealed(mk, "S", "u", blob, dict(public)) == SECRETS
+    assert _opened(vault.open_sealed(mk, "S", "u", blob,
+                                     dict(public))) == SECRETS
     with pytest.raises(vault.VaultError, match="failed authentication"):
         vault.open_sealed(mk, "S", "u", blob, {**public, 0x103: False})
     with pytest.raises(vault.VaultError, match="failed authentication"):
