@@ -46,6 +46,8 @@ class Config:
     pin_min_len: int = 4               # bytes
     pin_max_len: int = 64              # bytes
     max_login_failures: int = 10
+    login_backoff_ms: int = 250        # [pin] backoff_ms (core/throttle.py)
+    login_backoff_max_ms: int = 30_000  # [pin] backoff_max_ms
     pbkdf2_iterations: int = MIN_PBKDF2_ITERATIONS
     max_sessions: int = 1024           # per process, all slots
     max_objects_per_token: int = 100_000
@@ -61,7 +63,6 @@ class Config:
     audit_max_file_bytes: int = 64 << 20   # rotate beyond this
     audit_checkpoint_every: int = 1000     # records between signatures
     audit_on_broken_chain: str = "latch"   # AUDIT_ON_BROKEN
-    memory_arena_bytes: int = 4 << 20      # [memory] key-material arena
     source: Path | None = None         # the TOML file read, if any
     policy_source: Path | None = None  # the system policy file in force
     pinned: tuple[str, ...] = ()       # "section.key" the policy pins
@@ -89,6 +90,8 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
         "min_len": _Key("pin_min_len", int, 4, 256),
         "max_len": _Key("pin_max_len", int, 4, 256),
         "max_failures": _Key("max_login_failures", int, 1, 1000),
+        "backoff_ms": _Key("login_backoff_ms", int, 0, 60_000),
+        "backoff_max_ms": _Key("login_backoff_max_ms", int, 0, 600_000),
         "pbkdf2_iterations": _Key("pbkdf2_iterations", int,
                                   MIN_PBKDF2_ITERATIONS, 100_000_000),
     },
@@ -116,9 +119,6 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
                                  10_000_000),
         "on_broken_chain": _Key("audit_on_broken_chain", str,
                                 choices=AUDIT_ON_BROKEN),
-    },
-    "memory": {
-        "arena_bytes": _Key("memory_arena_bytes", int, 64 << 10, 1 << 30),
     },
     "limits": {
         "max_sessions": _Key("max_sessions", int, 1, 1_000_000),

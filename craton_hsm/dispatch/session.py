@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from craton_hsm._generated_ck import CKF, CKU
 from craton_hsm.core import hsm as hsm_mod
+from craton_hsm.core import throttle
 from craton_hsm.core.session import Session
 from craton_hsm.core.token import Token
 from craton_hsm.dispatch.common import session
@@ -58,7 +59,6 @@ def _close(hsm: hsm_mod.Hsm, s: Session) -> None:
         for obj in hsm.handles.values():
             if obj.session == s.handle:
                 hsm.handles.remove(obj.handle)
-                obj.release()
         # Closing the last session logs the application out (spec 5.6).
         if not any(x.slot_id == s.slot_id for x in hsm.sessions.values()):
             s.token.logout()
@@ -73,6 +73,14 @@ def login(h: int, user_type: int, pin: bytes) -> None:
     hsm = hsm_mod.current()
     s = hsm.session(h)
     token = s.token
+    token.sync()
+    # Backoff after wrong PINs, slept before the token lock is taken
+    # (core/throttle.py); the role a context-specific login checks is
+    # the one logged in.
+    role = token.login_role if user_type == CKU.CONTEXT_SPECIFIC \
+        else user_type
+    if role in (CKU.SO, CKU.USER):
+        throttle.wait(token.config, token.state, role)
     with token.lock:
         token.sync()
         if user_type == CKU.CONTEXT_SPECIFIC:
