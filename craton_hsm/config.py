@@ -63,6 +63,7 @@ class Config:
     audit_max_file_bytes: int = 64 << 20   # rotate beyond this
     audit_checkpoint_every: int = 1000     # records between signatures
     audit_on_broken_chain: str = "latch"   # AUDIT_ON_BROKEN
+    memory_arena_bytes: int = 4 << 20      # [memory] key-material arena
     source: Path | None = None         # the TOML file read, if any
     policy_source: Path | None = None  # the system policy file in force
     pinned: tuple[str, ...] = ()       # "section.key" the policy pins
@@ -119,6 +120,9 @@ _SCHEMA: dict[str, dict[str, _Key]] = {
                                  10_000_000),
         "on_broken_chain": _Key("audit_on_broken_chain", str,
                                 choices=AUDIT_ON_BROKEN),
+    },
+    "memory": {
+        "arena_bytes": _Key("memory_arena_bytes", int, 64 << 10, 1 << 30),
     },
     "limits": {
         "max_sessions": _Key("max_sessions", int, 1, 1_000_000),

@@ -59,6 +59,7 @@ def _close(hsm: hsm_mod.Hsm, s: Session) -> None:
         for obj in hsm.handles.values():
             if obj.session == s.handle:
                 hsm.handles.remove(obj.handle)
+                obj.release()
         # Closing the last session logs the application out (spec 5.6).
         if not any(x.slot_id == s.slot_id for x in hsm.sessions.values()):
             s.token.logout()
