@@ -165,6 +165,14 @@ def audit_chain_hash(config: Config) -> str:
     return AUDIT_CHAIN_HASH[config.crypto_profile]
 
 
+def schema_keys() -> dict[str, str]:
+    """Every ``section.key`` of the schema -> its Config field, in
+    schema order (``craton-hsm config check`` shows each one's value)."""
+    return {f"{section}.{key}": spec.field
+            for section, keys in _SCHEMA.items()
+            for key, spec in keys.items()}
+
+
 def _key_name(field: str) -> str:
     for section, keys in _SCHEMA.items():
         for key, spec in keys.items():

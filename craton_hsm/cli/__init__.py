@@ -91,6 +91,7 @@ def _register() -> None:
     from craton_hsm.cli import (
         audit,
         backup,
+        configcheck,
         delete,
         export,
         importing,
@@ -104,7 +105,8 @@ def _register() -> None:
         token,
     )
     for group in (module, slots, token, pins, keygen, importing, export,
-                  objects, delete, backup, audit, selftest, p11kit):
+                  objects, delete, backup, audit, selftest, p11kit,
+                  configcheck):
         for command in group.COMMANDS:
             cli.add_command(command)
 
