@@ -153,7 +153,7 @@ def test_selfserv_copies_keys_through_c_copy_object(
     with serving(server, env, port, log):
         run_client([require_tool("openssl"), "s_client", "-connect",
                     f"127.0.0.1:{port}"], clean_env())
-    assert "c_copy_object raised" in log.read_text(errors="replace")
+    assert "C_CopyObject raised" in log.read_text(errors="replace")
 
 
 COPY_SCRIPT = """

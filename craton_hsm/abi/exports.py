@@ -45,7 +45,12 @@ _exported: set[str] = set()
 # at import, and applied at registration, so every other function pays
 # nothing per call.
 FAULT_ENV = "CRATON_HSM_TEST_RAISE"
-_FAULT = os.environ.get(FAULT_ENV, "")
+_FAULT, _, _FAULT_KIND = os.environ.get(FAULT_ENV, "").partition(":")
+
+
+class InjectedPanic(BaseException):
+    """What ``<name>:base`` raises: like pyo3's PanicException (a Rust
+    panic inside `cryptography`), not an Exception."""
 
 # Refused with CKR_GENERAL_ERROR while the module is in its error state
 # (craton_hsm/latch.py; ISO/IEC 19790 7.10.1: no cryptographic service
@@ -98,19 +103,22 @@ def _on_error(
     _log.error("PKCS#11 entry point failed", exc_info=exc)
 
 
-def guarded(fn: Callable[..., Any]) -> Callable[..., int]:
+def guarded(fn: Callable[..., Any],
+            name: str | None = None) -> Callable[..., int]:
     """Map the outcome of an entry point onto a CK_RV, never CKR_OK by
     accident: CKRError -> its rv, other exceptions and non-int returns ->
-    logged and CKR_GENERAL_ERROR."""
-    name = fn.__name__
+    logged (under the C function's ``name``) and CKR_GENERAL_ERROR."""
+    name = name or fn.__name__
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> int:
         try:
             rv = fn(*args)
         # The ABI boundary is the one place a blind catch is right: nothing
-        # may unwind into the C caller (STYLE R1).
-        except Exception as exc:  # noqa: BLE001
+        # may unwind into the C caller (STYLE R1).  BaseException, because
+        # a Rust panic inside `cryptography` arrives as pyo3's
+        # PanicException, which is not an Exception (found by fuzzing).
+        except BaseException as exc:  # noqa: BLE001
             code = rv_of(exc)
             if code == _GENERAL_ERROR:
                 _log.exception("%s raised", name)
@@ -138,7 +146,7 @@ def export(name: str) -> Callable[[F], F]:
         if name in SERIALISED:
             body = _one_call_at_a_time(body)
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
-                       onerror=_on_error)(audited.wrap(name, guarded(body)))
+                       onerror=_on_error)(audited.wrap(name, guarded(body, name)))
         _exported.add(name)
         return fn
 
@@ -170,6 +178,8 @@ def _injected(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` replaced by a body that raises (the test-only switch)."""
     @functools.wraps(fn)
     def raise_fault(*_args: Any) -> int:
+        if _FAULT_KIND == "base":
+            raise InjectedPanic("injected fault")
         raise RuntimeError("injected fault")
     return raise_fault
 

@@ -401,8 +401,12 @@ def _lockout(tok: Token) -> None:
 
 # --- forced internal exception (test-only switch) ------------------------
 
+@pytest.mark.parametrize("kind,raised", [
+    ("", "RuntimeError: injected fault"),
+    # Not an Exception: what a Rust panic in `cryptography` looks like.
+    (":base", "InjectedPanic: injected fault")])
 def test_injected_exception_is_general_error_and_process_survives(
-        libpath, tmp_path):
+        libpath, tmp_path, kind, raised):
     code = textwrap.dedent(f"""
         import cffi, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -412,13 +416,13 @@ def test_injected_exception_is_general_error_and_process_survives(
         lib = ffi.dlopen({str(libpath)!r})
         count = ffi.new("CK_ULONG *")
         print(name(lib.C_Initialize(ffi.NULL)))
-        print(name(lib.C_GetInfo(ffi.new("CK_INFO *"))))
+        print(name(lib.C_GetSlotInfo(0, ffi.new("CK_SLOT_INFO *"))))
         print(name(lib.C_GetSlotList(0, ffi.NULL, count)))
         print(count[0])
         print(name(lib.C_Finalize(ffi.NULL)))
     """)
     env = {"CRATON_HSM_DATA_DIR": str(tmp_path / "data"),
-           "CRATON_HSM_TEST_RAISE": "C_GetInfo",
+           "CRATON_HSM_TEST_RAISE": "C_GetSlotInfo" + kind,
            "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-c", code], check=False,
                           capture_output=True, text=True, env=env,
@@ -429,5 +433,8 @@ def test_injected_exception_is_general_error_and_process_survives(
     assert lines[1] == "GENERAL_ERROR"
     assert lines[2] == "OK" and int(lines[3]) >= 1
     assert lines[4] == "OK"
-    assert "RuntimeError: injected fault" in done.stderr
+    assert raised in done.stderr
+    # Caught by the guard itself, not cffi's last-resort handler.
+    assert "C_GetSlotInfo raised" in done.stderr
+    assert "PKCS#11 entry point failed" not in done.stderr
     assert CKR.GENERAL_ERROR == 0x5
