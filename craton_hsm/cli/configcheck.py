@@ -143,8 +143,10 @@ def check(path: Path | None, as_json: bool) -> int:
         cfg = cfgmod.load_config(environ)
     except cfgmod.ConfigError as e:
         where = locate(str(e), Path(named) if named else None)
+        # The CLI's error object (message, exit_code, ckr) plus where.
         failed: dict[str, Any] = {"ok": False, "config": named, "error": {
-            "message": str(e), **where}, "settings": None}
+            "message": str(e), "exit_code": EXIT_FAILURE, "ckr": None,
+            **where}, "settings": None}
         if as_json:
             emit_json(failed)
         at = f" (line {where['line']})" if where["line"] and \

@@ -32,13 +32,7 @@ def init(run: Run, slot: int = 0, label: str = "demo") -> dict[str, object]:
 
 # -- help and parsing (in-process) -----------------------------------------
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_help(command: str) -> None:
-    res = CliRunner().invoke(cli, [command, "--help"])
-    assert res.exit_code == 0, res.output
-    assert f"craton-hsm {command}" in res.output
-    assert "--json" in res.output
-
+# Every subcommand's --help: test_commands.test_help walks click's tree.
 
 def test_top_level_help_lists_commands_and_exit_codes() -> None:
     res = CliRunner().invoke(cli, ["--help"])
