@@ -191,6 +191,17 @@ def config() -> Config:
         raise Failure(f"configuration: {e}") from None
 
 
+def _load_hint(e: Exception) -> str:
+    """The fix for the load failures an operator meets (dlopen text)."""
+    if "libpython" in str(e):
+        return ("; the module embeds the shared libpython it was built "
+                "against, which the loader cannot find: rebuild with "
+                "`make build` using a Python configured with "
+                "--enable-shared (pyenv: PYTHON_CONFIGURE_OPTS="
+                "--enable-shared pyenv install 3.11)")
+    return f"; rebuild it with `make build` in {repo_root()}"
+
+
 @contextmanager
 def library() -> Iterator[PyKCS11.PyKCS11Lib]:
     """The module loaded and C_Initialize'd; C_Finalize on exit."""
@@ -201,7 +212,8 @@ def library() -> Iterator[PyKCS11.PyKCS11Lib]:
         lib.load(str(path))
     except PyKCS11.PyKCS11Error as e:
         if int(e.value) < 0:
-            raise Failure(f"cannot load {path}: {e}") from None
+            raise Failure(f"cannot load {path}: {e}{_load_hint(e)}") \
+                from None
         raise pkcs11_failure(e, f"C_Initialize of {path}") from None
     try:
         yield lib
