@@ -19,3 +19,13 @@ ROOT = Path(__file__).resolve().parent
 def pytest_sessionstart(session: pytest.Session) -> None:
     subprocess.run(["make", "-s", "-C", str(ROOT), "build"], check=True,
                    stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh data dir for the module in this process (and children):
+    CRATON_HSM_DATA_DIR set, any CRATON_HSM_CONFIG cleared."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(data))
+    monkeypatch.delenv("CRATON_HSM_CONFIG", raising=False)
+    return data

@@ -138,14 +138,6 @@ def lib(libpath: Path) -> Any:
 
 
 @pytest.fixture
-def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(data))
-    monkeypatch.delenv("CRATON_HSM_CONFIG", raising=False)
-    return data
-
-
-@pytest.fixture
 def tok(lib: Any, data_env: Path) -> Iterator[Token]:
     expect(lib.C_Initialize(NULL), "OK")
     try:

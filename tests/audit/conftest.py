@@ -55,11 +55,8 @@ def lib(libpath: Path) -> Any:  # noqa: F811
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(data))
-    monkeypatch.delenv("CRATON_HSM_CONFIG", raising=False)
-    return data
+def env(data_env: Path) -> Path:
+    return data_env
 
 
 @pytest.fixture

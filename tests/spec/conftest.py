@@ -2,4 +2,4 @@
 fixtures, reached through C_GetInterface); see harness.py."""
 
 from tests.abi.conftest import libpath  # noqa: F401
-from tests.spec.fixtures import data_env, mod, tok  # noqa: F401
+from tests.spec.fixtures import mod, tok  # noqa: F401

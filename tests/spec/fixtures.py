@@ -19,14 +19,6 @@ def mod(libpath: Path) -> Module:
 
 
 @pytest.fixture
-def data_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(data))
-    monkeypatch.delenv("CRATON_HSM_CONFIG", raising=False)
-    return data
-
-
-@pytest.fixture
 def tok(mod: Module, data_env: Path) -> Iterator[Token]:
     expect(mod.C_Initialize(NULL), "OK")
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from abi.conftest import libpath  # noqa: F401  (the built .so fixture)
-from abi.test_hostile import data_env, lib  # noqa: F401  (cffi harness)
+from abi.test_hostile import lib  # noqa: F401  (cffi harness)
 
 from craton_hsm.config import Config
 from craton_hsm.core.pins import make_pin_record
