@@ -189,7 +189,7 @@ def _drop_view(s: Secret) -> None:
         pass
 
 
-def _python_arena(size: int) -> Arena:
+def python_arena(size: int) -> Arena:
     mem = memoryview(bytearray(size))
 
     def wipe(off: int, n: int) -> None:
@@ -256,7 +256,7 @@ def start(size: int = DEFAULT_ARENA_BYTES) -> Status:
             return arena.report()
         made = _native_arena(_native, size) if _native is not None \
             else None
-        _arena = made or _python_arena(size)
+        _arena = made or python_arena(size)
         return _arena.report()
 
 
