@@ -8,7 +8,8 @@ generated from cbindings/pkcs11_functions.h, whose line order is the ABI
   (3.0, 92 entries) and CK_FUNCTION_LIST_3_2 (3.2, 104 entries) tables,
   and the CK_INTERFACE list built on them;
 * one exported ``C_<Name>`` per function.  Apart from the three table
-  functions, C_Initialize and C_Finalize (shim.c), each refuses with
+  functions, C_Initialize, C_Finalize and C_GetInfo (shim.c; C_GetInfo
+  keeps Python's first CKR_OK answer), each refuses with
   CKR_CRYPTOKI_NOT_INITIALIZED unless C_Initialize succeeded in this
   process (not undone by C_Finalize or a fork) and then calls
   ``py_C_<Name>``, an ``extern "Python+C"`` implemented in
@@ -169,7 +170,7 @@ def make_source(functions: list[Function], venv_fallback: str) -> str:
         (Path(__file__).parent / "arena.c").read_text(),
         "/* Forwarders: refuse until the boot in C_Initialize completed. */",
         *[_forwarder(f) for f in pyfns
-          if f.name not in ("C_Initialize", "C_Finalize")],
+          if f.name not in ("C_Initialize", "C_Finalize", "C_GetInfo")],
     ]
     return "\n".join(parts)
 

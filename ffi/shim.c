@@ -303,6 +303,42 @@ CK_RV C_Initialize(void *pInitArgs)
     return rv;
 }
 
+/* ---- C_GetInfo: answered from C after the first call ----------------- */
+
+/* CK_INFO (PKCS#11 v3.0 section 5.4) describes the library: nothing in it
+   changes while the module is initialised.  The first call in each
+   initialisation asks Python (which owns the data and its checks); the
+   answer is kept and later calls copy it without entering the
+   interpreter (issue 9: >= 1,000,000 calls/s).  Only a CKR_OK answer is
+   kept, so a failing Python side (e.g. CRATON_HSM_TEST_RAISE=C_GetInfo)
+   keeps answering through Python. */
+static CK_INFO craton_info;
+static int craton_info_kept;
+static pthread_mutex_t craton_info_lock = PTHREAD_MUTEX_INITIALIZER;
+
+CK_RV C_GetInfo(CK_INFO *pInfo)
+{
+    CK_RV rv;
+
+    if (!craton_is_live())
+        return CKR_CRYPTOKI_NOT_INITIALIZED;
+    if (pInfo != NULL && __atomic_load_n(&craton_info_kept,
+                                         __ATOMIC_ACQUIRE)) {
+        *pInfo = craton_info;
+        return CKR_OK;
+    }
+    rv = py_C_GetInfo(pInfo);
+    if (rv == CKR_OK && pInfo != NULL) {
+        pthread_mutex_lock(&craton_info_lock);
+        if (!__atomic_load_n(&craton_info_kept, __ATOMIC_ACQUIRE)) {
+            craton_info = *pInfo;
+            __atomic_store_n(&craton_info_kept, 1, __ATOMIC_RELEASE);
+        }
+        pthread_mutex_unlock(&craton_info_lock);
+    }
+    return rv;
+}
+
 CK_RV C_Finalize(void *pReserved)
 {
     CK_RV rv;
@@ -310,8 +346,10 @@ CK_RV C_Finalize(void *pReserved)
     if (!craton_is_live())
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     rv = py_C_Finalize(pReserved);
-    if (rv == CKR_OK)
+    if (rv == CKR_OK) {
         craton_set_live(0);
+        __atomic_store_n(&craton_info_kept, 0, __ATOMIC_RELEASE);
+    }
     return rv;
 }
 
