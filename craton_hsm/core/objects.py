@@ -121,32 +121,97 @@ class Obj:
 
 
 class HandleTable:
-    """All live objects of this process by handle; thread-safe."""
+    """All live objects of this process by handle; thread-safe.
+
+    C_FindObjectsInit looks objects up through an index on CKA_LABEL,
+    CKA_ID and CKA_CLASS (issue 9: a find by label among 10,000 objects
+    must not visit them all).  The index only narrows the candidates;
+    every candidate is still matched in full, so a stale entry can cost
+    time but never a wrong answer.  It is kept by ``add`` and ``remove``
+    (the only ways an object enters or leaves), and an object whose
+    attributes change in place is ``add``-ed again (dispatch/object.py).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._next = itertools.count(1)
         self._objects: dict[int, Obj] = {}
+        self._index: dict[tuple[int, Any], set[int]] = {}
+        self._keys: dict[int, tuple[tuple[int, Any], ...]] = {}
 
     def new_handle(self) -> int:
         with self._lock:
             return next(self._next)
 
     def add(self, obj: Obj) -> None:
+        """Add ``obj``, or replace (and re-index) the object of its
+        handle."""
+        keys = tuple((t, k) for t in INDEXED
+                     if (k := _index_key(obj.attrs.get(t))) is not None)
         with self._lock:
+            self._unindex(obj.handle)
             self._objects[obj.handle] = obj
+            self._keys[obj.handle] = keys
+            for key in keys:
+                self._index.setdefault(key, set()).add(obj.handle)
 
     def get(self, handle: int) -> Obj | None:
         return self._objects.get(handle)
 
     def remove(self, handle: int) -> Obj | None:
         with self._lock:
+            self._unindex(handle)
             return self._objects.pop(handle, None)
+
+    def _unindex(self, handle: int) -> None:
+        for key in self._keys.pop(handle, ()):
+            bucket = self._index.get(key)
+            if bucket is not None:
+                bucket.discard(handle)
+                if not bucket:
+                    del self._index[key]
 
     def values(self) -> Iterator[Obj]:
         with self._lock:
             snapshot = list(self._objects.values())
         return iter(snapshot)
+
+    def candidates(self, template: Mapping[int, Any]) -> Iterator[Obj]:
+        """The objects that may match ``template``: the smallest index
+        bucket of its indexed attributes, else every object.  An object
+        without the attribute cannot match (``matches``), so it is in no
+        bucket."""
+        with self._lock:
+            best: set[int] | None = None
+            for t in INDEXED:
+                if t in template:
+                    key = _index_key(template[t])
+                    if key is None:
+                        continue
+                    bucket = self._index.get((t, key), set())
+                    if best is None or len(bucket) < len(best):
+                        best = bucket
+            if best is None:
+                snapshot = list(self._objects.values())
+            else:
+                objects = self._objects
+                snapshot = [objects[h] for h in best if h in objects]
+        return iter(snapshot)
+
+
+# Attributes applications find by (PKCS#11 v3.0 section 4.4: CKA_LABEL,
+# CKA_ID; CKA_CLASS is in nearly every find template).
+INDEXED: tuple[int, ...] = (int(CKA.LABEL), int(CKA.ID), int(CKA.CLASS))
+
+
+def _index_key(value: Any) -> Any:
+    """A hashable form equal values share (bytes for byte strings, int
+    for numbers), or None: such a value is not indexed."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, int):
+        return int(value)
+    return None
 
 
 def matches(obj: Obj, template: Mapping[int, Any]) -> bool:

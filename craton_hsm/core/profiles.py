@@ -26,7 +26,10 @@ def _attrs(profile: int) -> dict[int, object]:
 
 def ensure(handles: HandleTable, slot_id: int) -> None:
     """Give ``slot_id`` its profile objects once per module instance."""
-    have = {o.attrs.get(CKA.PROFILE_ID) for o in handles.values()
+    # Runs at every C_FindObjectsInit: the class index visits only the
+    # profile objects, not every object of the process (issue 9).
+    have = {o.attrs.get(CKA.PROFILE_ID)
+            for o in handles.candidates({CKA.CLASS: int(CKO.PROFILE)})
             if o.slot_id == slot_id and o.attrs.get(CKA.CLASS) == CKO.PROFILE
             and o.uid.startswith("profile-")}
     for profile in PROFILES:

@@ -146,6 +146,8 @@ def set_attribute_values(h: int, oh: int, pairs: Pairs) -> None:
     else:
         obj.attrs.update(changes)
         obj.changed()
+        # Re-index: CKA_LABEL or CKA_ID may have changed.
+        hsm_mod.current().handles.add(obj)
 
 
 def find_init(h: int, pairs: Pairs) -> None:
@@ -156,7 +158,7 @@ def find_init(h: int, pairs: Pairs) -> None:
     s.token.sync()
     hsm = hsm_mod.current()
     profiles.ensure(hsm.handles, s.slot_id)
-    found = [o.handle for o in hsm.handles.values()
+    found = [o.handle for o in hsm.handles.candidates(tmpl)
              if visible(s, o) and (o.is_token or _session_alive(hsm, o))
              and matches(o, tmpl)]
     found.sort()
