@@ -362,17 +362,11 @@ def fail_exit(err: Failure, as_json: bool) -> int:
 
 
 def stored_objects(session: Any, slot: int) -> list[Any]:
-    """Handles of the objects stored on the token that ``session`` sees.
-
-    An empty template finds every object, including the module's
-    CKO_PROFILE objects (PKCS#11 v3.0 4.13), which describe the module
-    rather than anything an operator stored; they are left out.
-    """
+    """Handles of every object ``session`` can see on the token (an
+    empty template; the module's CKO_PROFILE objects are found only
+    when asked for by class)."""
     try:
-        profiles = {h.value() for h in session.findObjects(
-            [(PyKCS11.CKA_CLASS, PyKCS11.CKO_PROFILE)])}
-        return [h for h in session.findObjects([])
-                if h.value() not in profiles]
+        return list(session.findObjects([]))
     except PyKCS11.PyKCS11Error as e:
         raise pkcs11_failure(e, f"C_FindObjects on slot {slot}") from None
 

@@ -158,9 +158,14 @@ def find_init(h: int, pairs: Pairs) -> None:
     s.token.sync()
     hsm = hsm_mod.current()
     profiles.ensure(hsm.handles, s.slot_id)
+    # Like hardware feature objects (v3.0 4.3.1), profile objects are
+    # found only by a template that names their class: an application
+    # enumerating "all objects" and reading CKA_LABEL (python-pkcs11's
+    # get_objects()) would otherwise meet an object without one.
+    hidden = () if tmpl.get(CKA.CLASS) == CKO.PROFILE else (CKO.PROFILE,)
     found = [o.handle for o in hsm.handles.candidates(tmpl)
              if visible(s, o) and (o.is_token or _session_alive(hsm, o))
-             and matches(o, tmpl)]
+             and o.attrs.get(CKA.CLASS) not in hidden and matches(o, tmpl)]
     found.sort()
     s.begin(OpKind.FIND, OpState(op=found, mechanism=0))
 

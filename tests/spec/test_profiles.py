@@ -40,3 +40,18 @@ def test_profiles_are_found_and_read_only(tok: Token) -> None:
     expect(lib.C_DestroyObject(h, obj), "ACTION_PROHIBITED")
     # Still one profile object after another search.
     assert _find(tok, h) == [obj]
+
+
+def test_profiles_are_not_in_an_empty_template_search(tok: Token) -> None:
+    """Found only by class, like hardware feature objects (4.3.1): a
+    client enumerating every object and reading CKA_LABEL must not meet
+    an object that has none."""
+    tok.init_token()
+    h = tok.open()
+    profile = _find(tok, h)
+    expect(tok.lib.C_FindObjectsInit(h, NULL, 0), "OK")
+    found = ffi.new("CK_OBJECT_HANDLE[]", 8)
+    n = ffi.new("CK_ULONG *")
+    expect(tok.lib.C_FindObjects(h, found, 8, n), "OK")
+    expect(tok.lib.C_FindObjectsFinal(h), "OK")
+    assert int(n[0]) == 0 and profile
