@@ -73,8 +73,9 @@ def crypt(tok: Token, enc: bool, m: Any, key: int,
 
 # --- C_GetMechanismInfo ------------------------------------------------
 
-MAC = CKF.SIGN | CKF.VERIFY
-CRYPT = CKF.ENCRYPT | CKF.DECRYPT
+# Each of these also serves the message-based API (v3.0 5.11-5.16).
+MAC = CKF.SIGN | CKF.VERIFY | CKF.MESSAGE_SIGN | CKF.MESSAGE_VERIFY
+CRYPT = CKF.ENCRYPT | CKF.DECRYPT | CKF.MESSAGE_ENCRYPT | CKF.MESSAGE_DECRYPT
 INFO = {
     CKM.SHA512_224: (0, 0, CKF.DIGEST), CKM.SHA512_256: (0, 0, CKF.DIGEST),
     CKM.SHA3_256_HMAC: (1, 512, MAC),
