@@ -25,8 +25,14 @@ import cryptography_vectors
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "craton_hsm" / "selftest" / "vectors"
 PYCA = Path(cryptography_vectors.__file__).parent
-SHARED = Path(os.environ.get("CRATON_VECTORS",
-                             ROOT.parent / "shared" / "vectors"))
+# The same search as tests/mechanisms/vectors.py: CRATON_VECTORS, else
+# shared/ beside the clone, else the machine's /work/shared.
+SHARED = next((p for p in ([Path(os.environ["CRATON_VECTORS"])]
+                           if "CRATON_VECTORS" in os.environ else
+                           [ROOT.parent / "shared" / "vectors",
+                            Path("/work/shared/vectors")])
+               if (p / "wycheproof").is_dir()),
+              ROOT.parent / "shared" / "vectors")
 
 Record = dict[str, str]
 
