@@ -43,8 +43,8 @@ def test_policy_pins_and_logs_each_override(
                              "crypto.profile")
     # One line per key whose user value differed; none for an equal one.
     assert [r.getMessage() for r in caplog.records] == [
-        "policy pins algorithms.fips_approved_only = True; user config "
-        "value False ignored"]
+        ("policy pins algorithms.fips_approved_only = True; user config "
+         "value False ignored")]
 
 
 def test_policy_applies_without_a_user_config(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from abi.test_hostile import (
     TRUE,
     USER_PIN,
     Token,
-    data_env,  # noqa: F401  (fixture)
     expect,
     ffi,
     lib,  # noqa: F401  (fixture)

@@ -17,7 +17,6 @@ from tests.abi.test_hostile import (  # noqa: F401 - fixtures
     NULL,
     TRUE,
     Token,
-    data_env,
     expect,
     ffi,
     lib,

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from abi.test_hostile import (
     TRUE,
     Token,
-    data_env,  # noqa: F401  (fixture)
     expect,
     ffi,
     lib,  # noqa: F401  (fixture)

@@ -11,7 +11,6 @@ from craton_hsm._generated_ck import CKM
 from tests.abi.test_hostile import (  # noqa: F401 - fixtures
     NULL,
     Token,
-    data_env,
     expect,
     ffi,
     lib,

@@ -24,7 +24,6 @@ from tests.abi.test_hostile import (  # noqa: F401 - fixtures
     ROOT,
     USER_PIN,
     Token,
-    data_env,
     expect,
     ffi,
     lib,
