@@ -64,7 +64,12 @@ def signing_key(directory: Path) -> SigningKey:
     public = prim.public_raw(private)
     pem = directory / PUBKEY
     if not pem.exists():
-        pem.write_bytes(prim.public_pem(public))
+        # 0600 like every file in the data dir (docs/storage.md); it is
+        # public, and `craton-hsm audit pubkey` prints it for export.
+        try:
+            _create_secret(pem, prim.public_pem(public))
+        except FileExistsError:
+            pass
     return SigningKey(private, public)
 
 
