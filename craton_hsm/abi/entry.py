@@ -15,6 +15,7 @@ from craton_hsm.abi import (  # noqa: F401
     entry_kem,
     entry_message,
     entry_object,
+    profiling,
 )
 from craton_hsm.abi import marshal as m
 from craton_hsm.abi.exports import export
@@ -51,6 +52,7 @@ def c_finalize(p_reserved: Any) -> int:
     if p_reserved != NULL:
         raise ArgumentsBad("pReserved must be NULL")
     general.finalize()
+    profiling.dump()
     return OK
 
 

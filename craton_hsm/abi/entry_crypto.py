@@ -49,22 +49,34 @@ def c_digest_init(h: int, p_mech: Any) -> int:
     return OK
 
 
-def _args(h: int, kind: OpKind, read: Callable[[], T]) -> T:
-    """Read cdata arguments; a bad one ends the active operation too
-    (spec 5.2: every error except CKR_BUFFER_TOO_SMALL terminates it)."""
+def _args(h: int, kind: OpKind, read: Callable[..., T], *args: Any) -> T:
+    """``read(*args)``: read cdata arguments; a bad one ends the active
+    operation too (spec 5.2: every error except CKR_BUFFER_TOO_SMALL
+    terminates it).  The readers are module functions, not a closure
+    made per call (issue 9)."""
     try:
-        return read()
+        return read(*args)
     except CKRError:
         crypto.abort(int(h), kind)
         raise
+
+
+def _capacity_and_data(p_out: Any, p_len: Any, p_in: Any, n: int
+                       ) -> tuple[int | None, bytes]:
+    return m.capacity(p_out, p_len), m.data(p_in, int(n))
+
+
+def _two_data(p_a: Any, n_a: int, p_b: Any, n_b: int
+              ) -> tuple[bytes, bytes]:
+    return m.data(p_a, int(n_a)), m.data(p_b, int(n_b))
 
 
 def _in_out(kind: OpKind, fn: Callable[[int, bytes, int | None], Out]
             ) -> Callable[..., int]:
     """(h, in, in_len, out, out_len*) shells."""
     def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
-        cap, data = _args(h, kind, lambda: (m.capacity(p_out, p_len),
-                                            m.data(p_in, int(n))))
+        cap, data = _args(h, kind, _capacity_and_data, p_out, p_len, p_in,
+                          n)
         return m.write_out(p_out, p_len, fn(int(h), data, cap))
     return call
 
@@ -87,7 +99,7 @@ export("C_DecryptUpdate")(_in_out(
 def _final(kind: OpKind, fn: Callable[[int, int | None], Out]
            ) -> Callable[..., int]:
     def call(h: int, p_out: Any, p_len: Any) -> int:
-        cap = _args(h, kind, lambda: m.capacity(p_out, p_len))
+        cap = _args(h, kind, m.capacity, p_out, p_len)
         return m.write_out(p_out, p_len, fn(int(h), cap))
     return call
 
@@ -126,15 +138,14 @@ def c_verify_update(h: int, p_in: Any, n: int) -> int:
 
 @export("C_Verify")
 def c_verify(h: int, p_in: Any, n: int, p_sig: Any, n_sig: int) -> int:
-    data, sig = _args(h, K.VERIFY, lambda: (m.data(p_in, int(n)),
-                                            m.data(p_sig, int(n_sig))))
+    data, sig = _args(h, K.VERIFY, _two_data, p_in, n, p_sig, n_sig)
     crypto.verify(int(h), data, sig)
     return OK
 
 
 @export("C_VerifyFinal")
 def c_verify_final(h: int, p_sig: Any, n_sig: int) -> int:
-    sig = _args(h, K.VERIFY, lambda: m.data(p_sig, int(n_sig)))
+    sig = _args(h, K.VERIFY, m.data, p_sig, int(n_sig))
     crypto.verify_final(int(h), sig)
     return OK
 

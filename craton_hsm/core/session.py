@@ -26,6 +26,11 @@ from craton_hsm.errors import (
 
 
 class OpKind(enum.Enum):
+    # Members are singletons compared by identity, so the identity hash
+    # (in C) is right; Enum's own __hash__ hashes the name in Python, on
+    # every dict lookup of the per-call paths (issue 9).
+    __hash__ = object.__hash__
+
     FIND = "find"
     DIGEST = "digest"
     ENCRYPT = "encrypt"

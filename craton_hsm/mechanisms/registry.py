@@ -20,6 +20,11 @@ from craton_hsm.errors import MechanismInvalid
 class Op(enum.Enum):
     """What a mechanism is asked to do; one factory per operation."""
 
+    # Members are singletons compared by identity, so the identity hash
+    # (in C) is right; Enum's own __hash__ hashes the name in Python, on
+    # every dict lookup of the per-call paths (issue 9).
+    __hash__ = object.__hash__
+
     DIGEST = "digest"
     ENCRYPT = "encrypt"
     DECRYPT = "decrypt"
