@@ -132,7 +132,7 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
                 ready()
             except audit.AuditUnavailable as e:
                 _log.error("%s refused: %s", name, e)
-                return DEVICE_ERROR
+                return int(e.rv)
         fields: dict[str, Any] = {}
         try:
             for read in inputs:
@@ -153,7 +153,7 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
             _log.error("%s: %s", name, e)
             # A call that only gives up capability (close, logout) keeps
             # its result: refusing it would protect nothing.
-            return DEVICE_ERROR if rv == OK and gate else rv
+            return int(e.rv) if rv == OK and gate else rv
         return rv
 
     audited.__name__ = name

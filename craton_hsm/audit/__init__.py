@@ -14,6 +14,7 @@ bytes given to :func:`event` are replaced by a digest.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from craton_hsm import latch
+from craton_hsm._generated_ck import CKR
 from craton_hsm.audit import files, keys, verify
 from craton_hsm.audit import record as rec
 from craton_hsm.audit.trail import Policy, Trail
@@ -33,6 +35,10 @@ _PENDING_MAX = 256
 
 _trail: Trail | None = None
 _failed: str | None = None  # why the trail is unusable; calls fail closed
+# Events that found the disk full (written as one audit-gap record when
+# a record fits again); bounded so a long outage costs no memory.
+_lost: list[str] = []
+_LOST_MAX = 64
 _pending: list[tuple[str, dict[str, Any]]] = []
 # True between a C_Initialize that found auditing off and C_Finalize:
 # records are dropped then, not queued for a later trail.
@@ -43,6 +49,15 @@ _state_lock = threading.Lock()
 class AuditUnavailable(DeviceError):  # type: ignore[misc, valid-type]
     """CKR_DEVICE_ERROR: the audit log cannot be written, so the call
     is refused (fail closed; docs/audit.md "Durability")."""
+
+
+class AuditFull(AuditUnavailable):
+    """CKR_DEVICE_MEMORY (v3.0 5.1.3: not enough memory for the
+    function): the audit log's file system is full.  Unlike other write
+    failures this one clears itself: once a record fits again, an
+    ``audit-gap`` record names what was lost and calls go on."""
+
+    rv = int(CKR.DEVICE_MEMORY)
 
 
 def directory(config: Config) -> Path | None:
@@ -85,6 +100,7 @@ def start(config: Config) -> None:
                      trail.chain.algorithm)
     with _state_lock:
         _trail, _failed = trail, None
+        _lost.clear()
     _check_tail(config, trail)
     queued, _pending[:] = list(_pending), []
     for name, fields in queued:
@@ -137,9 +153,23 @@ def stop_quietly() -> None:
 
 def ready() -> None:
     """Raise AuditUnavailable when an earlier write failed: every
-    audited call is refused until C_Finalize and C_Initialize."""
-    if _failed is not None:
-        raise AuditUnavailable(f"audit log unavailable: {_failed}")
+    audited call is refused until C_Finalize and C_Initialize -- except
+    after a full disk, which is retried here with an ``audit-gap``
+    record naming the events that could not be written."""
+    global _failed
+    if _failed is None:
+        return
+    trail = _trail
+    if _lost and trail is not None:
+        try:
+            trail.append("audit-gap", {"lost": list(_lost)}, True)
+        except OSError as e:
+            raise AuditFull(f"audit log still full: {e}") from None
+        _lost.clear()
+        _failed = None
+        _log.warning("audit: log writable again; the gap is recorded")
+        return
+    raise AuditUnavailable(f"audit log unavailable: {_failed}")
 
 
 def active() -> bool:
@@ -161,8 +191,15 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
     # ValueError/KeyError: the head record on disk is not one of ours
     # (damaged or replaced); appending blindly would fork the chain.
     except (OSError, ValueError, KeyError, TypeError) as e:
+        full = isinstance(e, OSError) and e.errno == errno.ENOSPC and \
+            (_failed is None or bool(_lost))
         _failed = str(e)
         _log.error("audit: cannot write %s: %s", trail.directory, e)
+        if full:
+            if len(_lost) < _LOST_MAX:
+                _lost.append(name)
+            raise AuditFull(f"audit log: {e}") from None
+        _lost.clear()       # any other failure stays until re-init
         raise AuditUnavailable(f"audit log: {e}") from None
 
 

@@ -9,6 +9,7 @@ released, so the records of all processes form one chain.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -178,14 +179,22 @@ class Trail:
             line, digest = rec.seal(self.chain, record)
         # One write(2) on an O_APPEND descriptor: the kernel has the
         # record before the call returns (docs/audit.md "Durability").
-        written = os.write(self._fd, line)
-        if written != len(line):
-            _write_all(self._fd, line[written:])
-        if self._fsync_all or (durable and self._fsync_state):
-            os.fsync(self._fd)
+        try:
+            written = os.write(self._fd, line)
+            if written != len(line):
+                _write_all(self._fd, line[written:])
+        except OSError:
+            # A full disk takes part of a line: a torn record would break
+            # the chain for every later append, so cut it off again (the
+            # flock is held: no other process appended meanwhile).
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._size)
+            raise
         self._seq += 1
         self._head = digest
         self._size += len(line)
+        if self._fsync_all or (durable and self._fsync_state):
+            os.fsync(self._fd)
 
     def _seal(self, event: str, fields: dict[str, Any]
               ) -> tuple[bytes, str]:

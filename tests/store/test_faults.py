@@ -16,9 +16,11 @@ tmpfs ``ro``.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import sqlite3
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,16 @@ def _mount(*args: str) -> None:
 @pytest.fixture
 def small_fs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
              ) -> Iterator[Path]:
-    """An 8 MiB tmpfs; CRATON_HSM_DATA_DIR is <mount>/data."""
+    """An 8 MiB tmpfs; CRATON_HSM_DATA_DIR is <mount>/data and the audit
+    trail lives elsewhere, so these tests see the store's behaviour (the
+    trail's own full disk is the last test here)."""
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     _mount("-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", str(mnt))
     monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(mnt / "data"))
-    monkeypatch.delenv("CRATON_HSM_CONFIG", raising=False)
+    cfg = tmp_path / "audit-elsewhere.toml"
+    cfg.write_text(f'[audit]\npath = "{tmp_path / "audit"}"\n')
+    monkeypatch.setenv("CRATON_HSM_CONFIG", str(cfg))
     try:
         yield mnt
     finally:
@@ -234,3 +240,43 @@ def test_max_sessions_is_session_count(lib, tmp_path, monkeypatch):
         expect(lib.C_OpenSession(0, flags, NULL, NULL, hs[2]), "OK")
     finally:
         expect(lib.C_Finalize(NULL), "OK")
+
+
+def test_full_audit_disk_fails_closed_then_recovers(lib, small_fs, tmp_path,
+                                                    monkeypatch):
+    """Only the audit trail on the small file system: once a record does
+    not fit, audited calls fail with CKR_DEVICE_MEMORY (fail closed, no
+    torn line left); when space returns, one audit-gap record names what
+    was lost and the chain still verifies."""
+    audit_dir = small_fs / "audit"
+    cfg = tmp_path / "audit-on-small.toml"
+    cfg.write_text(f'[audit]\npath = "{audit_dir}"\n')
+    monkeypatch.setenv("CRATON_HSM_CONFIG", str(cfg))
+    monkeypatch.setenv("CRATON_HSM_DATA_DIR", str(tmp_path / "data"))
+    c = Client(lib)
+    expect(lib.C_Initialize(NULL), "OK")
+    try:
+        h = c.ready()
+        filler = small_fs / "filler"
+        _fill(filler)
+        results = [name(c.gen_aes(h, b"g")[0]) for _ in range(100)]
+        assert "DEVICE_MEMORY" in results, results
+        first = results.index("DEVICE_MEMORY")
+        assert set(results[first:]) == {"DEVICE_MEMORY"}, results
+        filler.unlink()
+        expect(c.gen_aes(h, b"after")[0], "OK")
+    finally:
+        expect(lib.C_Finalize(NULL), "OK")
+    lines = (audit_dir / "audit.log").read_bytes().splitlines()
+    gaps = [json.loads(x) for x in lines if b'"audit-gap"' in x]
+    # Near the end of the disk a short gap record may fit where a longer
+    # record did not, so there can be several gaps; each names only
+    # calls that got CKR_DEVICE_MEMORY.
+    lost = [name for g in gaps for name in g["lost"]]
+    assert gaps and set(lost) == {"C_GenerateKey"}
+    assert len(lost) <= results.count("DEVICE_MEMORY")
+    verify = subprocess.run(
+        [str(Path(sys.executable).parent / "craton-hsm"), "audit", "verify",
+         "--path", str(audit_dir), "--json"],
+        capture_output=True, text=True, check=False, timeout=120)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
