@@ -11,7 +11,7 @@ bench/run.sh into build/bench-run/):
 * ``openssl-limit.json``: shared/bench/openssl_limit.sh (raw OpenSSL);
 * ``machine.json``: ``make_report.py machine`` (CPU, kernel, versions);
 * ``selftest.json``: ``craton-hsm selftest --json`` (per-test cost);
-* the audit log of the benchmarked data dir: its ``selftest`` records
+* the audit directory of the benchmarked data dir: its ``selftest`` records
   hold the power-on self-tests' time inside each real C_Initialize.
 
 Ratios are "ours / reference" with > 1 = Craton faster, except the
@@ -117,11 +117,15 @@ def breakdown_median(runs: list[Json], key: str) -> Json:
 
 def selftest_in_initialize(audit_log: Path | None) -> list[float]:
     """Milliseconds of every power-on self-test run recorded in the
-    benchmarked module's audit trail (one per C_Initialize)."""
+    benchmarked module's audit trail (one per C_Initialize); ``audit_log``
+    is the trail's directory or one of its files."""
     if audit_log is None or not audit_log.exists():
         return []
+    # A directory: the active file and the rotated ones before it.
+    paths = sorted(audit_log.glob("audit*.log")) if audit_log.is_dir() \
+        else [audit_log]
     found = []
-    for line in audit_log.read_text().splitlines():
+    for line in (ln for p in paths for ln in p.read_text().splitlines()):
         if '"selftest"' not in line:
             continue
         record = json.loads(line)

@@ -70,6 +70,6 @@ SECONDS_PER_OP=${BENCH_OPENSSL_SECONDS:-1} \
     --openssl "$OUTDIR/openssl-limit.json" \
     --machine "$OUTDIR/machine.json" \
     --selftest "$OUTDIR/selftest.json" \
-    --audit "$OUTDIR/craton-data/audit/audit.log" \
+    --audit "$OUTDIR/craton-data/audit" \
     "$OUTDIR"/compare/A-*.json -- "$OUTDIR"/compare/B-*.json
 echo "wrote bench/REPORT.md (raw data in $OUTDIR)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from craton_hsm._generated_ck import CKA, CKC, CKK, CKM, CKO
@@ -307,10 +308,28 @@ def has_class(obj_class: int) -> bool:
     return obj_class in _CLASSES
 
 
-def schema_for(obj_class: int, subtype: int | None = None) -> dict[int, Rule]:
+_BUILT: dict[tuple[int, int | None], Schema] = {}
+
+
+def schema_for(obj_class: int, subtype: int | None = None) -> Schema:
     """The rules of one kind of object; ``subtype`` is the key type of a
-    key or the certificate type of a certificate.  Later tables override
-    earlier ones (e.g. PRIVATE defaults to true for keys)."""
+    key or the certificate type of a certificate.  Built once per kind
+    and shared read-only: object creation, C_SetAttributeValue and the
+    store's secret-attribute test ask for it per attribute (issue 9)."""
+    if obj_class not in KEY_CLASSES and obj_class != CKO.CERTIFICATE:
+        subtype = None      # no sub-table: one entry per class
+    if subtype is not None and not isinstance(subtype, int):
+        return _build(obj_class, subtype)   # refused there, not cached
+    key = (int(obj_class), None if subtype is None else int(subtype))
+    found = _BUILT.get(key)
+    if found is None:
+        found = _BUILT[key] = MappingProxyType(_build(obj_class, subtype))
+    return found
+
+
+def _build(obj_class: int, subtype: int | None) -> dict[int, Rule]:
+    """Later tables override earlier ones (e.g. PRIVATE defaults to true
+    for keys)."""
     if obj_class not in _CLASSES:
         raise AttributeValueInvalid(f"object class 0x{obj_class:x}")
     out: dict[int, Rule] = {}
