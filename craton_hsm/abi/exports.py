@@ -145,8 +145,12 @@ def export(name: str) -> Callable[[F], F]:
             body = _latched(body)
         if name in SERIALISED:
             body = _one_call_at_a_time(body)
+        # The audit hook runs outside the inner guard (it records the
+        # CK_RV); the outer guard keeps a fault in the hook itself from
+        # reaching cffi's last resort.
+        entry = guarded(audited.wrap(name, guarded(body, name)), name)
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
-                       onerror=_on_error)(audited.wrap(name, guarded(body, name)))
+                       onerror=_on_error)(entry)
         _exported.add(name)
         return fn
 

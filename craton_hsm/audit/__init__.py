@@ -138,7 +138,8 @@ def stop() -> None:
         return
     try:
         trail.checkpoint()
-    except OSError as e:
+    # As in append(): a head record that is not ours is a write failure.
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise AuditUnavailable(f"audit checkpoint: {e}") from None
     finally:
         trail.close()
