@@ -138,6 +138,8 @@ class HandleTable:
         self._objects: dict[int, Obj] = {}
         self._index: dict[tuple[int, Any], set[int]] = {}
         self._keys: dict[int, tuple[tuple[int, Any], ...]] = {}
+        # Session objects by their session (C_CloseSession destroys them).
+        self._by_session: dict[int, set[int]] = {}
 
     def new_handle(self) -> int:
         with self._lock:
@@ -154,6 +156,9 @@ class HandleTable:
             self._keys[obj.handle] = keys
             for key in keys:
                 self._index.setdefault(key, set()).add(obj.handle)
+            if obj.session is not None:
+                self._by_session.setdefault(obj.session, set()).add(
+                    obj.handle)
 
     def get(self, handle: int) -> Obj | None:
         return self._objects.get(handle)
@@ -164,6 +169,13 @@ class HandleTable:
             return self._objects.pop(handle, None)
 
     def _unindex(self, handle: int) -> None:
+        old = self._objects.get(handle)
+        if old is not None and old.session is not None:
+            owned = self._by_session.get(old.session)
+            if owned is not None:
+                owned.discard(handle)
+                if not owned:
+                    del self._by_session[old.session]
         for key in self._keys.pop(handle, ()):
             bucket = self._index.get(key)
             if bucket is not None:
@@ -175,6 +187,14 @@ class HandleTable:
         with self._lock:
             snapshot = list(self._objects.values())
         return iter(snapshot)
+
+    def of_session(self, session: int) -> list[Obj]:
+        """The session objects of ``session`` (without visiting the
+        others)."""
+        with self._lock:
+            objects = self._objects
+            return [objects[h] for h in self._by_session.get(session, ())
+                    if h in objects]
 
     def candidates(self, template: Mapping[int, Any]) -> Iterator[Obj]:
         """The objects that may match ``template``: the smallest index

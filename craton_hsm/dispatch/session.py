@@ -56,10 +56,9 @@ def _close(hsm: hsm_mod.Hsm, s: Session) -> None:
             return
         s.ops.clear()
         # Session objects live and die with their session (spec 4.4).
-        for obj in hsm.handles.values():
-            if obj.session == s.handle:
-                hsm.handles.remove(obj.handle)
-                obj.release()
+        for obj in hsm.handles.of_session(s.handle):
+            hsm.handles.remove(obj.handle)
+            obj.release()
         # Closing the last session logs the application out (spec 5.6).
         if not any(x.slot_id == s.slot_id for x in hsm.sessions.values()):
             s.token.logout()

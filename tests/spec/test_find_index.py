@@ -64,3 +64,16 @@ def test_find_by_indexed_attributes_stays_exact(tok: Token) -> None:
     # Not indexed (CKA_KEY_TYPE): every object is still considered.
     assert _find(tok, h, (CKA.KEY_TYPE, ulong(CKK.AES))) == \
         sorted([a2, b1, t1])
+
+
+def test_closing_a_session_destroys_only_its_objects(tok: Token) -> None:
+    h = tok.ready()
+    h2 = tok.open()
+    mine = _create(tok, h, b"same", b"\x01")
+    theirs = _create(tok, h2, b"same", b"\x02")
+    kept = _create(tok, h2, b"same", b"\x03", token=True)
+    assert _find(tok, h, (CKA.LABEL, b"same")) == sorted([mine, theirs,
+                                                          kept])
+    expect(tok.lib.C_CloseSession(h2), "OK")
+    assert _find(tok, h, (CKA.LABEL, b"same")) == sorted([mine, kept])
+    expect(tok.lib.C_DestroyObject(h, theirs), "OBJECT_HANDLE_INVALID")
