@@ -126,6 +126,28 @@ def _check_one(op: Op, rule: Rule, t: int, v: Any, so: bool) -> None:
                                    f"{op.value}")
 
 
+# (id(schema), flag) -> (schema, its attributes with that flag but CLASS
+# and KEY_TYPE, in schema order).  Holding the schema keeps its id from
+# being reused; schema_for's tables live for the process anyway.
+_REQUIRED_OF: dict[tuple[int, F], tuple[Mapping[int, Rule],
+                                        tuple[int, ...]]] = {}
+
+
+def _required(schema: Mapping[int, Rule], need: F) -> tuple[int, ...]:
+    """The attributes a template must give: computed once per schema and
+    operation instead of a Flag test per schema row per object (issue 9)."""
+    key = (id(schema), need)
+    hit = _REQUIRED_OF.get(key)
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    found = tuple(t for t, rule in schema.items()
+                  if rule.flags & need and t not in (CKA.CLASS,
+                                                      CKA.KEY_TYPE))
+    if len(_REQUIRED_OF) < 1024:
+        _REQUIRED_OF[key] = (schema, found)
+    return found
+
+
 def _validate(op: Op, schema: Mapping[int, Rule], cls: int,
               sub: int | None, template: Mapping[int, Any],
               so: bool) -> None:
@@ -137,10 +159,8 @@ def _validate(op: Op, schema: Mapping[int, Rule], cls: int,
         cons.check(cls, sub, t, v)
         if t not in (CKA.CLASS, subtype_attr(cls)):
             _check_one(op, schema[t], t, v, so)
-    need = _REQUIRED.get(op, F.NONE)
-    for t, rule in schema.items():
-        if rule.flags & need and t not in template and \
-                t not in (CKA.CLASS, CKA.KEY_TYPE):
+    for t in _required(schema, _REQUIRED.get(op, F.NONE)):
+        if t not in template:
             raise TemplateIncomplete(f"{_name(t)} missing")
     if op is Op.CREATE:
         cons.check_whole(cls, sub, template)
