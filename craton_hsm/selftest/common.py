@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from craton_hsm._generated_ck import CKA, CKD, CKK, CKM
+from craton_hsm.mechanisms.params import Ecdh1Params
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from craton_hsm.selftest import faults
 
@@ -33,6 +35,16 @@ def op(mechanism: int, what: Op, key: KatKey | None,
        params: object = None) -> Any:
     """The operation object a C_*Init would get for this mechanism."""
     return REGISTRY[mechanism].factory(what)(key, params)
+
+
+def agree(key: KatKey, peer: bytes, n: int) -> bytes:
+    """``n`` bytes of the ECDH/X25519 secret of ``key`` with ``peer``,
+    through the CKM_ECDH1_DERIVE row (KAT and pair-wise test alike)."""
+    derive = op(CKM.ECDH1_DERIVE, Op.DERIVE, key,
+                Ecdh1Params(CKD.NULL, b"", peer))
+    out = derive.derive({CKA.KEY_TYPE: CKK.GENERIC_SECRET,
+                         CKA.VALUE_LEN: n})
+    return bytes(out[CKA.VALUE])
 
 
 def check(name: str, got: bytes, want: bytes, what: str) -> None:

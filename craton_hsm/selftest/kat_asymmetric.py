@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from craton_hsm._generated_ck import CKA, CKD, CKG, CKK, CKM, CKZ
+from craton_hsm._generated_ck import CKA, CKG, CKK, CKM, CKZ
 from craton_hsm.mechanisms import rsa_keys
 from craton_hsm.mechanisms.ec_curves import (
     ED25519,
@@ -20,13 +20,13 @@ from craton_hsm.mechanisms.ec_curves import (
     wrap_point,
 )
 from craton_hsm.mechanisms.params import (
-    Ecdh1Params,
     RsaOaepParams,
     RsaPssParams,
 )
 from craton_hsm.mechanisms.registry import Op
 from craton_hsm.selftest.common import (
     KatKey,
+    agree,
     check,
     equal,
     hexes,
@@ -129,21 +129,13 @@ def ed25519(name: str, v: Vec) -> None:
         msg, got)
 
 
-def _agree(key: KatKey, peer: bytes, n: int) -> bytes:
-    derive = op(CKM.ECDH1_DERIVE, Op.DERIVE, key,
-                Ecdh1Params(CKD.NULL, b"", peer))
-    out = derive.derive({CKA.KEY_TYPE: CKK.GENERIC_SECRET,
-                         CKA.VALUE_LEN: n})
-    return bytes(out[CKA.VALUE])
-
-
 def ecdh_p256(name: str, v: Vec) -> None:
     d, x, y, z = hexes(v, "d", "peer_x", "peer_y", "z")
     key = _ec(params_der(P256), CKK.EC, value=d)
-    check(name, _agree(key, b"\x04" + x + y, len(z)), z, "shared secret Z")
+    check(name, agree(key, b"\x04" + x + y, len(z)), z, "shared secret Z")
 
 
 def x25519(name: str, v: Vec) -> None:
     scalar, u, out = hexes(v, "scalar", "u", "out")
     key = _ec(params_der(X25519), CKK.EC_MONTGOMERY, value=scalar)
-    check(name, _agree(key, u, len(out)), out, "X25519 output")
+    check(name, agree(key, u, len(out)), out, "X25519 output")

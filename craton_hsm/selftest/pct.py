@@ -19,14 +19,14 @@ from typing import Any
 # other, and importing rsa_keys before the registry breaks that cycle.
 import craton_hsm.mechanisms.registry  # noqa: F401
 from craton_hsm import latch
-from craton_hsm._generated_ck import CKA, CKD, CKK, CKM
+from craton_hsm._generated_ck import CKA, CKK, CKM
 from craton_hsm.backend import pqc
 from craton_hsm.mechanisms import rsa_keys
 from craton_hsm.mechanisms.ec_curves import Family, curve_of
-from craton_hsm.mechanisms.params import Ecdh1Params
 from craton_hsm.mechanisms.registry import Op
 from craton_hsm.selftest.common import (
     KatKey,
+    agree,
     check,
     known_input,
     op,
@@ -47,14 +47,6 @@ def _sign_verify(name: str, mech: int, pub: KatKey, priv: KatKey) -> None:
     op(mech, Op.VERIFY, pub).verify(MESSAGE, known_input(name, sig))
 
 
-def _agree(key: KatKey, peer: bytes, n: int) -> bytes:
-    derive = op(CKM.ECDH1_DERIVE, Op.DERIVE, key,
-                Ecdh1Params(CKD.NULL, b"", peer))
-    out = derive.derive({CKA.KEY_TYPE: CKK.GENERIC_SECRET,
-                         CKA.VALUE_LEN: n})
-    return bytes(out[CKA.VALUE])
-
-
 def _montgomery(pub: KatKey, priv: KatKey) -> None:
     """Both sides of a DH agreement with a fixed peer give one secret
     (SP 800-56A 5.6.2.1.4 asks the owner to confirm the pair)."""
@@ -64,9 +56,9 @@ def _montgomery(pub: KatKey, priv: KatKey) -> None:
     peer = KatKey({CKA.KEY_TYPE: CKK.EC_MONTGOMERY,
                    CKA.EC_PARAMS: priv.attrs[CKA.EC_PARAMS],
                    CKA.VALUE: bytes(range(1, curve.size + 1))})
-    peer_pub = _agree(peer, base, curve.size)
-    ours = _agree(priv, peer_pub, curve.size)
-    theirs = _agree(peer, _raw_point(pub, curve.size), curve.size)
+    peer_pub = agree(peer, base, curve.size)
+    ours = agree(priv, peer_pub, curve.size)
+    theirs = agree(peer, _raw_point(pub, curve.size), curve.size)
     check("pct-montgomery", ours, theirs, "X25519/X448 agreement")
 
 
