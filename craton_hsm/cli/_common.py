@@ -227,7 +227,7 @@ def library() -> Iterator[PyKCS11.PyKCS11Lib]:
 # -- PINs -------------------------------------------------------------------
 
 _PROMPTS = {"so-pin": "SO PIN", "pin": "User PIN", "old-pin": "Current PIN",
-            "new-pin": "New PIN"}
+            "new-pin": "New PIN", "passphrase": "Backup passphrase"}
 
 
 def read_pin(what: str, env: str | None, file: Path | None,

@@ -10,7 +10,6 @@ data dir from the same configuration the module reads.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +24,9 @@ from craton_hsm.cli._common import (
     config,
     emit_json,
     json_option,
+    pin_options,
     pkcs11_failure,
+    read_pin,
 )
 from craton_hsm.config import Config
 from craton_hsm.errors import CKRError
@@ -34,38 +35,6 @@ MIN_PASSPHRASE = 8
 Progress = Callable[[str, int, int], None]
 _PHASES = {"snapshot": "snapshot pages", "encrypt": "encrypt bytes",
            "decrypt": "decrypt bytes", "write": "write pages"}
-
-
-def _passphrase(env: str | None, file: Path | None, confirm: bool) -> bytes:
-    """From $VAR, a file's first line, or a no-echo prompt; never argv."""
-    if env and file:
-        raise Failure("give at most one of --passphrase-env and "
-                      "--passphrase-file")
-    if env:
-        value = os.environ.get(env)
-        if value is None:
-            raise Failure(f"--passphrase-env {env}: the variable is not set")
-    elif file:
-        try:
-            lines = file.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise Failure(f"--passphrase-file {file}: {e.strerror}") from None
-        value = lines[0] if lines else ""
-    else:
-        value = click.prompt("Backup passphrase", hide_input=True,
-                             confirmation_prompt=confirm, err=True)
-    if not value:
-        raise Failure("the passphrase is empty")
-    return value.encode("utf-8")
-
-
-def _passphrase_options(f: Any) -> Any:
-    f = click.option("--passphrase-file", type=click.Path(
-        dir_okay=False, path_type=Path),
-        help="Read the passphrase from the first line of FILE.")(f)
-    return click.option("--passphrase-env", metavar="VAR",
-                        help="Read the passphrase from environment "
-                             "variable VAR.")(f)
 
 
 def _persistent_config(slot: int | None) -> Config:
@@ -132,7 +101,7 @@ def _doc(h: Header, archive: Path) -> dict[str, Any]:
 @click.option("--slot", type=int, required=True, help="Slot to back up.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               required=True, help="Archive file to write (mode 0600).")
-@_passphrase_options
+@pin_options("passphrase")
 @click.option("--force", is_flag=True, help="Replace an existing OUTPUT.")
 @json_option
 def backup(slot: int, output: Path, passphrase_env: str | None,
@@ -149,7 +118,8 @@ def backup(slot: int, output: Path, passphrase_env: str | None,
     it.  It must be at least 8 characters.
     """
     cfg = _persistent_config(slot)
-    secret = _passphrase(passphrase_env, passphrase_file, confirm=True)
+    secret = read_pin("passphrase", passphrase_env, passphrase_file,
+                      confirm=True).encode("utf-8")
     if len(secret) < MIN_PASSPHRASE:
         raise Failure(f"the passphrase must be at least {MIN_PASSPHRASE} "
                       "bytes")
@@ -172,7 +142,7 @@ def backup(slot: int, output: Path, passphrase_env: str | None,
     dir_okay=False, path_type=Path), help="Archive file to restore.")
 @click.option("--slot", type=int, default=None,
               help="Slot to restore into (default: the archived slot).")
-@_passphrase_options
+@pin_options("passphrase")
 @click.option("--max-age-days", type=click.IntRange(0, 36_500),
               default=None, help="Refuse archives older than this many "
               "days (default: [backup] max_age_days, 365).")
@@ -193,7 +163,8 @@ def restore(archive: Path, slot: int | None, passphrase_env: str | None,
     """
     cfg = _persistent_config(slot)
     limit = cfg.backup_max_age_days if max_age_days is None else max_age_days
-    secret = _passphrase(passphrase_env, passphrase_file, confirm=False)
+    secret = read_pin("passphrase", passphrase_env,
+                      passphrase_file).encode("utf-8")
     with _failures(f"restore of {archive}"), \
             _progress(not as_json) as progress:
         done = restore_backup(archive, cfg.data_dir, secret,
