@@ -145,10 +145,14 @@ def export(name: str) -> Callable[[F], F]:
             body = _latched(body)
         if name in SERIALISED:
             body = _one_call_at_a_time(body)
-        # The audit hook runs outside the inner guard (it records the
-        # CK_RV); the outer guard keeps a fault in the hook itself from
-        # reaching cffi's last resort.
-        entry = guarded(audited.wrap(name, guarded(body, name)), name)
+        # The audit hook runs outside the guard (it records the CK_RV);
+        # a second guard keeps a fault in the hook itself from reaching
+        # cffi's last resort.  Unaudited calls (C_Sign, C_Digest, ...)
+        # are not hooked and keep the one guard on their hot path.
+        inner = guarded(body, name)
+        entry = audited.wrap(name, inner)
+        if entry is not inner:
+            entry = guarded(entry, name)
         ffi.def_extern(name="py_" + name, error=_GENERAL_ERROR,
                        onerror=_on_error)(entry)
         _exported.add(name)
