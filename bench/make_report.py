@@ -12,7 +12,14 @@ bench/run.sh into build/bench-run/):
 * ``machine.json``: ``make_report.py machine`` (CPU, kernel, versions);
 * ``selftest.json``: ``craton-hsm selftest --json`` (per-test cost);
 * the audit directory of the benchmarked data dir: its ``selftest`` records
-  hold the power-on self-tests' time inside each real C_Initialize.
+  hold the power-on self-tests' time inside each real C_Initialize;
+* ``audit-off.json``: one p11bench run of Craton HSM with ``[audit]
+  enabled = false``, so the report can say what share of each op the
+  audit record takes (the shipped default, audit on, is what the targets
+  are measured with);
+* ``profile/<op>.prof`` + ``profile/<op>.json``: a cProfile of one op
+  through the C host (``CRATON_HSM_PROFILE``) and that run's p11bench
+  JSON (its iteration count picks the functions that run per call).
 
 Ratios are "ours / reference" with > 1 = Craton faster, except the
 lower-is-better rows (cold start, memory), where the ratio is
@@ -21,6 +28,7 @@ ours / SoftHSMv2 time or KiB.
     make_report.py machine [--softhsm LIB] > machine.json
     make_report.py report --out REPORT.md --compare C.json --openssl O.json
         --machine M.json [--selftest S.json] [--audit audit.log]
+        [--audit-off OFF.json] [--profile DIR]
         A1.json A2.json ... -- B1.json B2.json ...
 """
 
@@ -30,6 +38,7 @@ import argparse
 import json
 import os
 import platform
+import pstats
 import statistics
 import subprocess
 import sys
@@ -184,6 +193,54 @@ class Inputs:
     machine: Json
     selftest: Json | None
     selftest_ms: list[float]
+    audit_off: Json | None = None
+    profiles: dict[str, Profile] | None = None
+
+
+@dataclass(frozen=True)
+class Hot:
+    """One function of a profile that runs on every call of the op."""
+
+    name: str
+    calls_per_op: float
+    share: float        # of the per-call profiled time, 0..1
+
+
+@dataclass(frozen=True)
+class Profile:
+    iterations: int
+    hot: tuple[Hot, ...]
+
+
+# A function counts as per-call when it ran at least this often per
+# iteration of the op (setup such as C_Login's PBKDF2 runs a few times).
+_PER_CALL = 0.5
+
+
+def load_profile(prof: Path, run: Json, op: str, top: int = 6
+                 ) -> Profile | None:
+    """The functions of ``prof`` that run per iteration of ``op`` (by
+    their call count against the iterations in ``run``), costliest own
+    time first, each with its share of the per-call total."""
+    res = run.get("results", {}).get(op) or {}
+    iterations = int(res.get("iterations") or 0)
+    if not iterations or not prof.exists():
+        return None
+    # Stats.stats is the documented-by-use raw table (typeshed omits it):
+    # (file, line, function) -> (primitive calls, calls, own, cum, callers).
+    stats: dict[Any, Any] = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
+    rows = []
+    for (path, line, func), (_cc, ncalls, tottime, _ct, _cl) in \
+            stats.items():
+        if ncalls >= _PER_CALL * iterations:
+            where = f"{Path(path).name}:{line}" if line else "built-in"
+            rows.append((tottime, f"{func} ({where})", ncalls / iterations))
+    total = sum(r[0] for r in rows)
+    if not total:
+        return None
+    rows.sort(reverse=True)
+    return Profile(iterations, tuple(Hot(name, per, t / total)
+                                     for t, name, per in rows[:top]))
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -305,6 +362,48 @@ def selftests(inputs: Inputs) -> list[str]:
     return lines
 
 
+def _us(ops_per_s: float | None) -> float | None:
+    return 1e6 / ops_per_s if ops_per_s else None
+
+
+def time_split(inputs: Inputs) -> list[str]:
+    """Per op: CPU microseconds with the audit trail on (the targets)
+    and off, the audit record's share, and SoftHSMv2 / OpenSSL beside."""
+    off = (inputs.audit_off or {}).get("results", {})
+    if not off:
+        return []
+    limits = inputs.openssl.get("ops_per_s", {})
+    lines = [("CPU µs per op (median of the rounds); *audit off* is one "
+              "run with `[audit] enabled = false`, so *audit share* is "
+              "what the record written per audited call costs:"), "",
+             ("| op | craton µs | craton audit off µs | audit share | "
+              "SoftHSMv2 µs | OpenSSL µs |"), "|---|---:|---:|---:|---:|---:|"]
+    for op, res in off.items():
+        if res.get("status") != "OK" or not res.get("ops_per_cpu_s"):
+            continue
+        on = _us(run_median(inputs.ours, op, "ops_per_cpu_s"))
+        quiet = _us(float(res["ops_per_cpu_s"]))
+        share = (on - quiet) / on if on and quiet is not None else None
+        lines.append(
+            f"| {op} | {_f(on)} | {_f(quiet)} | "
+            f"{'-' if share is None else f'{share:.0%}'} | "
+            f"{_f(_us(run_median(inputs.softhsm, op, 'ops_per_cpu_s')))} | "
+            f"{_f(_us(limits.get(op)))} |")
+    return lines
+
+
+def profiles(inputs: Inputs) -> list[str]:
+    lines: list[str] = []
+    for op, prof in sorted((inputs.profiles or {}).items()):
+        lines += ["", (f"`{op}` ({prof.iterations:,} iterations under "
+                       "cProfile; own time of the functions that run on "
+                       "every call, as a share of their total):"), "",
+                  "| function | calls per op | share |", "|---|---:|---:|"]
+        lines += [f"| `{h.name}` | {h.calls_per_op:.1f} | {h.share:.0%} |"
+                  for h in prof.hot]
+    return lines
+
+
 def render(inputs: Inputs) -> str:
     m = inputs.machine
     first = inputs.ours[0] if inputs.ours else {}
@@ -354,7 +453,21 @@ def render(inputs: Inputs) -> str:
         *selftests(inputs),
         "",
     ]
+    split, hot = time_split(inputs), profiles(inputs)
+    if split or hot:
+        out += ["## Where the time goes", "", *split, *hot, ""]
     return "\n".join(out)
+
+
+def _profiles(directory: Path | None) -> dict[str, Profile]:
+    found: dict[str, Profile] = {}
+    for prof in sorted(directory.glob("*.prof")) if directory else ():
+        run = prof.with_suffix(".json")
+        if run.exists():
+            loaded = load_profile(prof, load(run), prof.stem)
+            if loaded:
+                found[prof.stem] = loaded
+    return found
 
 
 def main(argv: list[str]) -> int:
@@ -369,6 +482,8 @@ def main(argv: list[str]) -> int:
     rep.add_argument("--machine", type=Path, required=True)
     rep.add_argument("--selftest", type=Path)
     rep.add_argument("--audit", type=Path)
+    rep.add_argument("--audit-off", type=Path)
+    rep.add_argument("--profile", type=Path)
     rep.add_argument("ours", nargs="+", type=Path)
     if argv[:1] == ["report"] and "--" in argv:
         cut = argv.index("--")
@@ -388,6 +503,8 @@ def main(argv: list[str]) -> int:
         machine=load(args.machine),
         selftest=load(args.selftest) if args.selftest else None,
         selftest_ms=selftest_in_initialize(args.audit),
+        audit_off=load(args.audit_off) if args.audit_off else None,
+        profiles=_profiles(args.profile),
     )
     args.out.write_text(render(inputs))
     return 0

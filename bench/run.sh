@@ -7,7 +7,9 @@
 #
 # Knobs: BENCH_SECONDS (per op, default 0.5), BENCH_ROUNDS (default 3),
 #        BENCH_OPENSSL_SECONDS (whole seconds, default 1),
-#        BENCH_ONLY (p11bench --only, e.g. "sha256_64,getinfo").
+#        BENCH_ONLY (p11bench --only, e.g. "sha256_64,getinfo"),
+#        BENCH_SPLIT_OPS (ops of the audit-off run, comma-separated),
+#        BENCH_PROFILE_OPS (ops profiled with cProfile, space-separated).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -60,6 +62,26 @@ SECONDS_PER_OP=${BENCH_OPENSSL_SECONDS:-1} \
     "$TOOLS/openssl_limit.sh" "$OUTDIR/openssl-limit.json" \
     >"$OUTDIR/openssl-limit.out"
 
+# Where the time goes: one run with the audit trail off (its share of
+# each per-call op) and a cProfile of a few ops through the C host
+# (CRATON_HSM_PROFILE, dumped at C_Finalize).  Not part of the ratios.
+PER_CALL_OPS=${BENCH_SPLIT_OPS:-getinfo,random_32,sha256_64,hmac_sha256_64,aes256_gcm_enc_1k,aes256_cbcpad_enc_1k,rsa2048_sign_pkcs1_sha256,ecdsa_p256_sign,ed25519_sign,keygen_aes256,keygen_ec_p256,session_open_close,obj_create_token_aes}
+printf '[audit]\nenabled = false\n' >"$OUTDIR/audit-off.toml"
+mkdir -p "$OUTDIR/audit-off-data" "$OUTDIR/profile"
+CRATON_HSM_CONFIG=$OUTDIR/audit-off.toml \
+CRATON_HSM_DATA_DIR=$OUTDIR/audit-off-data \
+    "$TOOLS/p11bench" --init --seconds "$SECONDS_PER_OP" \
+    --only "$PER_CALL_OPS" --skip mt_ --objects 100 --token-objects 100 \
+    --json "$OUTDIR/audit-off.json" "$LIB" >"$OUTDIR/audit-off.txt"
+for op in ${BENCH_PROFILE_OPS:-sha256_64 ecdsa_p256_sign session_open_close aes256_gcm_enc_1m obj_create_token_aes}; do
+    rm -rf "$OUTDIR/profile-data"; mkdir -p "$OUTDIR/profile-data"
+    CRATON_HSM_PROFILE=$OUTDIR/profile/$op.prof \
+    CRATON_HSM_DATA_DIR=$OUTDIR/profile-data \
+        "$TOOLS/p11bench" --init --seconds "$SECONDS_PER_OP" --only "$op" \
+        --skip mt_ --objects 100 --token-objects 100 \
+        --json "$OUTDIR/profile/$op.json" "$LIB" >/dev/null
+done
+
 # The self-tests' own cost, per test (the same code C_Initialize runs).
 "$VPY" -m craton_hsm.cli selftest --json >"$OUTDIR/selftest.json"
 "$VPY" bench/make_report.py machine --softhsm "$SOFTHSM" \
@@ -71,5 +93,6 @@ SECONDS_PER_OP=${BENCH_OPENSSL_SECONDS:-1} \
     --machine "$OUTDIR/machine.json" \
     --selftest "$OUTDIR/selftest.json" \
     --audit "$OUTDIR/craton-data/audit" \
+    --audit-off "$OUTDIR/audit-off.json" --profile "$OUTDIR/profile" \
     "$OUTDIR"/compare/A-*.json -- "$OUTDIR"/compare/B-*.json
 echo "wrote bench/REPORT.md (raw data in $OUTDIR)"

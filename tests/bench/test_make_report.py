@@ -137,3 +137,47 @@ def test_machine_names_the_versions() -> None:
                           "cryptography_openssl", "system_openssl",
                           "softhsm2"}
     assert found["python"].count(".") == 2
+
+
+def _profiled(calls: int) -> Any:
+    """A real cProfile of `calls` iterations of a two-function op."""
+    import cProfile
+
+    def leaf() -> int:
+        return sum(range(50))
+
+    def per_call() -> int:
+        return leaf() + leaf()
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(calls):
+        per_call()
+    leaf()   # setup-like: once more, still under the per-call bound
+    profiler.disable()
+    return profiler
+
+
+def test_report_splits_audit_share_and_names_hot_functions(
+        tmp_path: Path) -> None:
+    argv = _sample(tmp_path)
+    off = _run({"sha256_64": _result(150e3, 200e3)}, 40.0, 40000)
+    prof_dir = tmp_path / "profile"
+    prof_dir.mkdir()
+    _profiled(400).dump_stats(str(prof_dir / "sha256_64.prof"))
+    _write(prof_dir / "sha256_64.json",
+           {"results": {"sha256_64": {"status": "OK", "iterations": 400}}})
+    argv[1:1] = ["--audit-off", str(_write(tmp_path / "off.json", off)),
+                 "--profile", str(prof_dir)]
+    assert _module().main(argv) == 0
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "## Where the time goes" in text
+    # Audit on: 95,000 ops per CPU-s (10.5 µs); off: 200,000 (5 µs);
+    # SoftHSMv2 1e6 (1 µs); OpenSSL 4e6 (0.25 µs).
+    assert "| sha256_64 | 10.526 | 5.000 | 52% | 1.000 | 0.25 |" in text
+    # The profile: leaf runs twice per iteration, per_call once; the
+    # profiler's own disable() ran once and is left out.
+    leaf = _row(text, "`leaf (")
+    assert "| 2.0 |" in leaf
+    assert "| 1.0 |" in _row(text, "`per_call (")
+    assert "disable" not in text.split("## Where the time goes")[1]
