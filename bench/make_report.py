@@ -209,7 +209,9 @@ class Hot:
 @dataclass(frozen=True)
 class Profile:
     iterations: int
+    ops: tuple[str, ...]
     hot: tuple[Hot, ...]
+    by_file: tuple[tuple[str, float], ...]   # (source file, share)
 
 
 # A function counts as per-call when it ran at least this often per
@@ -217,30 +219,38 @@ class Profile:
 _PER_CALL = 0.5
 
 
-def load_profile(prof: Path, run: Json, op: str, top: int = 6
-                 ) -> Profile | None:
-    """The functions of ``prof`` that run per iteration of ``op`` (by
-    their call count against the iterations in ``run``), costliest own
-    time first, each with its share of the per-call total."""
-    res = run.get("results", {}).get(op) or {}
-    iterations = int(res.get("iterations") or 0)
+def load_profile(prof: Path, run: Json, top: int = 8) -> Profile | None:
+    """The functions of ``prof`` that run per iteration (by their call
+    count against the iterations of every op in ``run``: p11bench's
+    ``--only`` matches substrings, so a run may hold more than one op),
+    costliest own time first, each with its share of the per-call
+    total."""
+    done = {op: int(res.get("iterations") or 0)
+            for op, res in run.get("results", {}).items()
+            if res.get("status") == "OK" and res.get("iterations")}
+    iterations = sum(done.values())
     if not iterations or not prof.exists():
         return None
-    # Stats.stats is the documented-by-use raw table (typeshed omits it):
-    # (file, line, function) -> (primitive calls, calls, own, cum, callers).
     stats: dict[Any, Any] = pstats.Stats(str(prof)).stats  # type: ignore[attr-defined]
     rows = []
+    files: dict[str, float] = {}
     for (path, line, func), (_cc, ncalls, tottime, _ct, _cl) in \
             stats.items():
         if ncalls >= _PER_CALL * iterations:
             where = f"{Path(path).name}:{line}" if line else "built-in"
             rows.append((tottime, f"{func} ({where})", ncalls / iterations))
+            # Built-ins (syscalls, OpenSSL via cryptography) under "~".
+            key = "/".join(Path(path).parts[-2:]) if line else "~ built-in"
+            files[key] = files.get(key, 0.0) + tottime
     total = sum(r[0] for r in rows)
     if not total:
         return None
     rows.sort(reverse=True)
-    return Profile(iterations, tuple(Hot(name, per, t / total)
-                                     for t, name, per in rows[:top]))
+    by_file = sorted(files.items(), key=lambda kv: -kv[1])[:top]
+    return Profile(iterations, tuple(sorted(done)),
+                   tuple(Hot(name, per, t / total)
+                         for t, name, per in rows[:top]),
+                   tuple((f, t / total) for f, t in by_file))
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -395,12 +405,16 @@ def time_split(inputs: Inputs) -> list[str]:
 def profiles(inputs: Inputs) -> list[str]:
     lines: list[str] = []
     for op, prof in sorted((inputs.profiles or {}).items()):
-        lines += ["", (f"`{op}` ({prof.iterations:,} iterations under "
-                       "cProfile; own time of the functions that run on "
-                       "every call, as a share of their total):"), "",
+        ran = ", ".join(prof.ops)
+        lines += ["", (f"`{op}` profiled ({prof.iterations:,} iterations "
+                       f"of {ran} under cProfile); own time of the "
+                       "functions that run on every call, as a share of "
+                       "their total:"), "",
                   "| function | calls per op | share |", "|---|---:|---:|"]
         lines += [f"| `{h.name}` | {h.calls_per_op:.1f} | {h.share:.0%} |"
                   for h in prof.hot]
+        lines += ["", "| source file | share |", "|---|---:|"]
+        lines += [f"| {name} | {share:.0%} |" for name, share in prof.by_file]
     return lines
 
 
@@ -464,7 +478,7 @@ def _profiles(directory: Path | None) -> dict[str, Profile]:
     for prof in sorted(directory.glob("*.prof")) if directory else ():
         run = prof.with_suffix(".json")
         if run.exists():
-            loaded = load_profile(prof, load(run), prof.stem)
+            loaded = load_profile(prof, load(run))
             if loaded:
                 found[prof.stem] = loaded
     return found

@@ -73,7 +73,7 @@ CRATON_HSM_DATA_DIR=$OUTDIR/audit-off-data \
     "$TOOLS/p11bench" --init --seconds "$SECONDS_PER_OP" \
     --only "$PER_CALL_OPS" --skip mt_ --objects 100 --token-objects 100 \
     --json "$OUTDIR/audit-off.json" "$LIB" >"$OUTDIR/audit-off.txt"
-for op in ${BENCH_PROFILE_OPS:-sha256_64 ecdsa_p256_sign session_open_close aes256_gcm_enc_1m obj_create_token_aes}; do
+for op in ${BENCH_PROFILE_OPS:-sha256_64 ecdsa_p256_sign session_open_close aes256_gcm_enc_1m rsa2048_sign_pkcs1_sha256}; do
     rm -rf "$OUTDIR/profile-data"; mkdir -p "$OUTDIR/profile-data"
     CRATON_HSM_PROFILE=$OUTDIR/profile/$op.prof \
     CRATON_HSM_DATA_DIR=$OUTDIR/profile-data \
