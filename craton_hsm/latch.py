@@ -32,7 +32,11 @@ class Failure:
 
 
 _lock = forksafe.lock()
-_failure: Failure | None = None
+# The failure, while latched: empty or one element.  A list, not a
+# rebound global, so the entry points (abi/exports.py) test it in place
+# (``if HELD:``) without a call (issue 9).  Read-only outside this
+# module.
+HELD: list[Failure] = []
 # Told of every failure (the audit trail records it); registered by
 # modules above this one, so the latch never imports them.
 _listeners: list[Callable[[Failure], None]] = []
@@ -51,11 +55,10 @@ class ModuleErrorState(CKRError):
 def latch(test: str, detail: str) -> ModuleErrorState:
     """Enter the error state; returns the exception for the caller to
     raise.  The first failure wins: later ones are logged, not stored."""
-    global _failure
     failure = Failure(test, detail)
     with _lock:
-        if _failure is None:
-            _failure = failure
+        if not HELD:
+            HELD.append(failure)
     for listener in _listeners:
         # A listener must never stop the latch from being raised.
         with contextlib.suppress(Exception):
@@ -68,18 +71,18 @@ def latch(test: str, detail: str) -> ModuleErrorState:
 
 def check() -> None:
     """Raise CKR_GENERAL_ERROR when latched (cheap when not)."""
-    failure = _failure
-    if failure is not None:
+    if not HELD:
+        return
+    for failure in HELD[:1]:     # [:1]: a concurrent reset() may empty it
         raise ModuleErrorState(f"module error state: self-test "
                                f"{failure.test} failed ({failure.detail})")
 
 
 def failure() -> Failure | None:
-    return _failure
+    return next(iter(HELD[:1]), None)
 
 
 def reset() -> None:
     """Only the power-on self-tests, after passing, call this."""
-    global _failure
     with _lock:
-        _failure = None
+        HELD.clear()

@@ -21,7 +21,7 @@ from _craton_hsm_abi import ffi, lib
 from craton_hsm import latch
 from craton_hsm._generated_ck import CKR
 from craton_hsm.abi import audited
-from craton_hsm.core.hsm import session_lock
+from craton_hsm.core.hsm import SESSIONS
 from craton_hsm.errors import rv_of
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -103,34 +103,122 @@ def _on_error(
     _log.error("PKCS#11 entry point failed", exc_info=exc)
 
 
+def _raised(name: str, exc: BaseException) -> int:
+    """The CK_RV of an exception that reached the guard; anything but a
+    CKRError is logged (with its traceback) under the C function's
+    name."""
+    code = rv_of(exc)
+    if code == _GENERAL_ERROR:
+        _log.error("%s raised", name, exc_info=exc)
+    return code
+
+
+def _not_rv(name: str, rv: Any) -> int:
+    """The guard's answer to a return value that is not a plain int: an
+    int subclass in range (an IntEnum member) passes; bool (True would
+    read as CKR_CANCEL), anything else and out-of-range values are
+    logged and become CKR_GENERAL_ERROR."""
+    if rv.__class__ is bool or not isinstance(rv, int) \
+            or not 0 <= rv <= _MAX_RV:
+        _log.error("%s returned %r, not a CK_RV", name, rv)
+        return _GENERAL_ERROR
+    return rv
+
+
 def guarded(fn: Callable[..., Any],
             name: str | None = None) -> Callable[..., int]:
     """Map the outcome of an entry point onto a CK_RV, never CKR_OK by
     accident: CKRError -> its rv, other exceptions and non-int returns ->
     logged (under the C function's ``name``) and CKR_GENERAL_ERROR."""
-    name = name or fn.__name__
+    return _entry(fn, name or fn.__name__, serial=False, latched=False)
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any) -> int:
+
+def _entry(fn: Callable[..., Any], name: str, *, serial: bool,
+           latched: bool) -> Callable[..., int]:
+    """``fn`` behind the guard, and, as asked, the error-state check
+    (LATCHED) and its session's lock (SERIALISED), in one Python frame.
+
+    Each layer used to be a wrapper of its own (guard -> lock -> latch
+    check -> body, four frames and ~4 look-ups of the module instance
+    per call); the variant is now chosen here, once per function
+    (issue 9).  The order is unchanged: the lock is taken before the
+    latch is read, and the guard sees every exception of both."""
+    if serial:
+        entry = _serial_entry(fn, name, latched)
+    elif latched:
+        entry = _latched_entry(fn, name)
+    else:
+        entry = _plain_entry(fn, name)
+    functools.update_wrapper(entry, fn)
+    return entry
+
+
+# In the three variants below: the ABI boundary is the one place a blind
+# catch is right, nothing may unwind into the C caller (STYLE R1).
+# BaseException, because a Rust panic inside `cryptography` arrives as
+# pyo3's PanicException, which is not an Exception (found by fuzzing).
+# Each binds what it uses as closure variables (cell reads, no global or
+# attribute look-ups on the hot path).
+
+def _plain_entry(fn: Callable[..., Any], name: str) -> Callable[..., int]:
+    raised, not_rv, top = _raised, _not_rv, _MAX_RV
+
+    def entry(*args: Any) -> int:
         try:
             rv = fn(*args)
-        # The ABI boundary is the one place a blind catch is right: nothing
-        # may unwind into the C caller (STYLE R1).  BaseException, because
-        # a Rust panic inside `cryptography` arrives as pyo3's
-        # PanicException, which is not an Exception (found by fuzzing).
         except BaseException as exc:  # noqa: BLE001
-            code = rv_of(exc)
-            if code == _GENERAL_ERROR:
-                _log.exception("%s raised", name)
-            return code
-        # bool is an int subclass, but True would read as CKR_CANCEL.
-        if rv.__class__ is bool or not isinstance(rv, int) \
-                or not 0 <= rv <= _MAX_RV:
-            _log.error("%s returned %r, not a CK_RV", name, rv)
-            return _GENERAL_ERROR
-        return rv
+            return raised(name, exc)
+        if rv.__class__ is int and 0 <= rv <= top:
+            return rv
+        return not_rv(name, rv)
+    return entry
 
-    return wrapper
+
+def _latched_entry(fn: Callable[..., Any], name: str) -> Callable[..., int]:
+    raised, not_rv, top = _raised, _not_rv, _MAX_RV
+    held, check = latch.HELD, latch.check
+
+    def entry(*args: Any) -> int:
+        try:
+            if held:
+                check()
+            rv = fn(*args)
+        except BaseException as exc:  # noqa: BLE001
+            return raised(name, exc)
+        if rv.__class__ is int and 0 <= rv <= top:
+            return rv
+        return not_rv(name, rv)
+    return entry
+
+
+def _serial_entry(fn: Callable[..., Any], name: str,
+                  latched: bool) -> Callable[..., int]:
+    raised, not_rv, top = _raised, _not_rv, _MAX_RV
+    # An empty list for an unlatched function: ``if held`` is then never
+    # true, and one body serves both.
+    held: list[latch.Failure] = latch.HELD if latched else []
+    check, lookup = latch.check, SESSIONS.get
+
+    def entry(session: Any, *args: Any) -> int:
+        try:
+            s = lookup(session)
+            if s is None:
+                # No such session (or no module): the body answers
+                # with the right code.
+                if held:
+                    check()
+                rv = fn(session, *args)
+            else:
+                with s.lock:
+                    if held:
+                        check()
+                    rv = fn(session, *args)
+        except BaseException as exc:  # noqa: BLE001
+            return raised(name, exc)
+        if rv.__class__ is int and 0 <= rv <= top:
+            return rv
+        return not_rv(name, rv)
+    return entry
 
 
 def export(name: str) -> Callable[[F], F]:
@@ -141,15 +229,12 @@ def export(name: str) -> Callable[[F], F]:
 
     def register(fn: F) -> F:
         body: Callable[..., Any] = _injected(fn) if name == _FAULT else fn
-        if name in LATCHED:
-            body = _latched(body)
-        if name in SERIALISED:
-            body = _one_call_at_a_time(body)
+        inner = _entry(body, name, serial=name in SERIALISED,
+                       latched=name in LATCHED)
         # The audit hook runs outside the guard (it records the CK_RV);
         # a second guard keeps a fault in the hook itself from reaching
         # cffi's last resort.  Unaudited calls (C_Sign, C_Digest, ...)
         # are not hooked and keep the one guard on their hot path.
-        inner = guarded(body, name)
         entry = audited.wrap(name, inner)
         if entry is not inner:
             entry = guarded(entry, name)
@@ -159,27 +244,6 @@ def export(name: str) -> Callable[[F], F]:
         return fn
 
     return register
-
-
-def _one_call_at_a_time(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` holding its session's lock (see SERIALISED)."""
-    @functools.wraps(fn)
-    def serialised(session: Any, *args: Any) -> Any:
-        lock = session_lock(session)
-        if lock is None:
-            return fn(session, *args)
-        with lock:
-            return fn(session, *args)
-    return serialised
-
-
-def _latched(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` behind the error-state check (cheap when not latched)."""
-    @functools.wraps(fn)
-    def check_first(*args: Any) -> Any:
-        latch.check()
-        return fn(*args)
-    return check_first
 
 
 def _injected(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,8 +1,10 @@
 """The module instance: slots, sessions, handles (HsmCore of seed 004).
 
-Created by C_Initialize, dropped by C_Finalize.  A forked child sees a
-different pid and is treated as not initialised until it calls
-C_Initialize itself (spec 5.4: a child must initialise its own copy).
+Created by C_Initialize, dropped by C_Finalize.  A forked child is
+treated as not initialised until it calls C_Initialize itself (spec 5.4:
+a child must initialise its own copy): the at-fork hook below forgets
+the parent's instance in the child, so the per-call look-ups
+(:func:`current`, :data:`SESSIONS`) need no ``getpid()`` (issue 9).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import threading
 from collections.abc import Iterator
 
 from craton_hsm import audit, drbg, forksafe, secmem
@@ -42,7 +43,11 @@ class Hsm:
         self.lock = self.locks.new()
         self.handles = HandleTable()
         self.tokens: dict[int, Token] = {}
-        self.sessions: dict[int, Session] = {}
+        # The process-wide SESSIONS dict, not one of its own: the entry
+        # points find a session with one dict get, without reaching the
+        # instance first (only one instance is live per process).
+        SESSIONS.clear()
+        self.sessions: dict[int, Session] = SESSIONS
         self._session_ids = itertools.count(1)
         for slot_id in range(config.slot_count):
             self.tokens[slot_id] = Token(slot_id, config, self.handles,
@@ -100,6 +105,11 @@ class Hsm:
         self.locks.destroy()
 
 
+# The open sessions of the live instance, by handle; empty while the
+# module is not initialised in this process (C_Finalize clears it, and
+# so does the at-fork hook in a child).  One dict for the life of the
+# process, so hot paths bind ``SESSIONS.get`` once at import.
+SESSIONS: dict[int, Session] = {}
 _STATE: Hsm | None = None
 _STATE_LOCK = forksafe.lock()
 _ABANDONED: list[Hsm] = []
@@ -108,20 +118,26 @@ _ABANDONED: list[Hsm] = []
 def current() -> Hsm:
     """The initialised module, or CKR_CRYPTOKI_NOT_INITIALIZED."""
     hsm = _STATE
-    if hsm is None or hsm.pid != os.getpid():
+    if hsm is None:
         raise CryptokiNotInitialized("C_Initialize has not been called")
     return hsm
 
 
-def session_lock(handle: int) -> threading.Lock | None:
-    """The lock of open session ``handle`` in this process, or None (no
-    module, a forked child, or no such session: the call itself then
-    returns the right code)."""
-    hsm = _STATE
-    if hsm is None or hsm.pid != os.getpid():
-        return None
-    session = hsm.sessions.get(handle)
-    return None if session is None else session.lock
+def _forget_in_child() -> None:
+    """A forked child has no module until its own C_Initialize.  The
+    parent's instance is abandoned, never closed (its store connections
+    and mutexes belong to the parent; sqlite.py, fork).  ``initialize``
+    still compares pids, for a child forked without this hook (a raw
+    fork() in a host whose interpreter we did not start; the C shim
+    answers CKR_CRYPTOKI_NOT_INITIALIZED there until C_Initialize)."""
+    global _STATE
+    if _STATE is not None:
+        _ABANDONED.append(_STATE)
+        _STATE = None
+    SESSIONS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def initialize(mutexes: MutexOps | None = None) -> Hsm:
@@ -132,6 +148,12 @@ def initialize(mutexes: MutexOps | None = None) -> Hsm:
         if _STATE is not None and _STATE.pid == os.getpid():
             from craton_hsm.errors import CryptokiAlreadyInitialized
             raise CryptokiAlreadyInitialized("already initialised")
+        if _STATE is not None:
+            # A child forked without the at-fork hook: the parent's
+            # instance is abandoned, as in _forget_in_child.
+            _ABANDONED.append(_STATE)
+            _STATE = None
+            SESSIONS.clear()
         # Power-on self-tests before any service, at every C_Initialize
         # (ISO/IEC 19790 7.10.2); a failure latches and raises.
         power_on.run()
@@ -146,11 +168,6 @@ def initialize(mutexes: MutexOps | None = None) -> Hsm:
             # A failed C_Initialize leaves no application mutex behind.
             locks.destroy()
             raise
-        if _STATE is not None:
-            # A forked child: the parent's instance is abandoned, never
-            # closed here, so its store connections and mutexes (which
-            # belong to the parent) are not touched (sqlite.py, fork).
-            _ABANDONED.append(_STATE)
         _STATE = hsm
         if hsm.config.pinned:
             # Issue 6 "Coverage": policy overrides are audit events.

@@ -83,7 +83,7 @@ class Session:
         self.flags = flags
         self.token = token
         # Held for the whole of each call on this session (abi/exports.py
-        # ``_one_call_at_a_time``).
+        # ``_entry``, SERIALISED).
         self.lock = threading.Lock()
         self.ops: dict[OpKind, OpState] = {}
         # Next counter value of generated IVs, per (key handle, fixed

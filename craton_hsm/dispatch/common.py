@@ -15,10 +15,17 @@ from craton_hsm.errors import (
     UserNotLoggedIn,
 )
 
+_open_session = hsm_mod.SESSIONS.get
+
 
 def session(h: int) -> Session:
-    """The session for a handle (CKR_CRYPTOKI_NOT_INITIALIZED first)."""
-    return hsm_mod.current().session(h)
+    """The session for a handle (CKR_CRYPTOKI_NOT_INITIALIZED first: no
+    session is open while the module is not initialised, so a miss
+    takes the slow path, which names the right code)."""
+    s = _open_session(h)
+    if s is None:
+        return hsm_mod.current().session(h)
+    return s
 
 
 def visible(s: Session, obj: Obj) -> bool:
