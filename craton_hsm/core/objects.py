@@ -13,6 +13,7 @@ never reused, and stable for the life of the object in this process.
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -20,7 +21,9 @@ from typing import Any
 from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA
 from craton_hsm.core import vault
-from craton_hsm.errors import UserNotLoggedIn
+from craton_hsm.errors import CKRError, UserNotLoggedIn
+
+_log = logging.getLogger("craton_hsm")
 
 
 class Obj:
@@ -37,6 +40,7 @@ class Obj:
         "secret_types",
         "session",
         "slot_id",
+        "stored",
         "uid",
     )
 
@@ -49,6 +53,9 @@ class Obj:
         self.slot_id = slot_id
         self.session = session          # None for token objects
         self.sealed = sealed            # sealed secrets not yet opened
+        # The public attributes as stored (store/codec.py encoding): the
+        # sealed blob's AAD, and what a reload compares (token objects).
+        self.stored: bytes | None = None
         self.cache: dict[str, Any] = {}
         self.secret_types: frozenset[int] = frozenset()
         self.damage: str | None = None  # stored record unreadable: why
@@ -95,8 +102,17 @@ class Obj:
             raise UserNotLoggedIn(
                 f"object {self.handle}: key material needs a login")
         # Unopened, attrs holds exactly the public attributes stored.
-        secrets = vault.open_sealed(mk.view, serial, self.uid, self.sealed,
-                                    self.attrs)
+        try:
+            secrets = vault.open_sealed(mk.view, serial, self.uid,
+                                        self.sealed, self.attrs,
+                                        public_blob=self.stored)
+        except CKRError as exc:
+            # Secrets open on first use (issue 9), so this is where a
+            # tampered record is found: logged (the message names the
+            # uid, never a value) and raised to the caller; the other
+            # objects keep working.
+            _log.warning("%s", exc)
+            raise
         for t, value in secrets.items():
             if isinstance(value, secmem.Secret):
                 self.held.append(value)

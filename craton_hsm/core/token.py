@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from typing import Any
 
 from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA, CKF, CKO, CKU
@@ -31,6 +30,7 @@ from craton_hsm.errors import (
 )
 from craton_hsm.store import open_slot_store
 from craton_hsm.store.base import SlotStore, StoredObject, TokenState
+from craton_hsm.store.codec import encode_attrs
 
 log = logging.getLogger("craton_hsm")
 ROLE_NAME: dict[int, str] = {CKU.SO: "so", CKU.USER: "user"}
@@ -91,11 +91,12 @@ class Token:
             old = self.objects.get(uid)
             damage = rec.damage or _missing_secret(rec)
             if old is not None and old.sealed == rec.secret and \
-                    _public(old) == rec.attrs and old.damage == damage:
+                    old.damage == damage and _same_public(old, rec):
                 continue
             handle = old.handle if old else self.handles.new_handle()
             obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
                       sealed=rec.secret)
+            obj.stored = rec.blob
             obj.damage = damage
             if old is not None:
                 old.release()
@@ -103,17 +104,11 @@ class Token:
             self.handles.add(obj)
             if obj.damage is not None:
                 log.warning("slot %d: %s", self.slot_id, obj.damage)
-            elif self.mk is not None:
-                self._try_open(obj)
-
-    def _try_open(self, obj: Obj) -> None:
-        assert self.state is not None
-        try:
-            obj.open_secrets(self.mk, self.state.serial)
-        except CKRError as exc:
-            # A tampered record must not poison the others: it is
-            # reported here and again whenever that object is used.
-            log.warning("slot %d: %s", self.slot_id, exc)
+        # Sealed secrets are opened when an object is used
+        # (dispatch/common.py key(), open_secrets), not here or at login:
+        # a process that loads 1,000 keys to use one decrypts one
+        # (issue 9, cold start).  A tampered record is logged and
+        # refused at that use (Obj.open_secrets).
 
     def mark_synced(self) -> None:
         """After our own write: adopt the generation it committed, but
@@ -279,8 +274,6 @@ class Token:
         mk = self._unwrap(role, kek)
         self.login_role = role
         self.mk = mk
-        for obj in self.objects.values():
-            self._try_open(obj)
 
     def logout(self) -> None:
         self._drop_login()
@@ -300,6 +293,9 @@ class Token:
         st = self.require_initialized()
         public = {t: v for t, v in obj.attrs.items()
                   if t not in secret_types}
+        # Encoded once: the same bytes are the sealed blob's AAD and the
+        # stored record (issue 9: create encoded them twice).
+        blob = encode_attrs(public)
         sealed = None
         if secret_types:
             if self.mk is None:
@@ -308,9 +304,11 @@ class Token:
             secrets = {t: obj.attrs[t] for t in secret_types
                        if t in obj.attrs}
             sealed = vault.seal(self.mk.view, st.serial, obj.uid, secrets,
-                                public)
-        self.store.put_object(StoredObject(obj.uid, public, sealed))
+                                public_blob=blob)
+        self.store.put_object(StoredObject(obj.uid, public, sealed,
+                                           blob=blob))
         obj.sealed = sealed
+        obj.stored = blob
         obj.secret_types = secret_types if sealed is not None else \
             frozenset()
         self.objects[obj.uid] = obj
@@ -334,5 +332,10 @@ def _missing_secret(rec: StoredObject) -> str | None:
     return None
 
 
-def _public(obj: Obj) -> dict[int, Any]:
-    return {t: v for t, v in obj.attrs.items() if t not in obj.secret_types}
+def _same_public(obj: Obj, rec: StoredObject) -> bool:
+    """Whether ``obj`` holds the public attributes ``rec`` stores."""
+    if obj.stored is not None and rec.blob is not None:
+        return obj.stored == rec.blob
+    public = {t: v for t, v in obj.attrs.items()
+              if t not in obj.secret_types}
+    return public == rec.attrs

@@ -118,28 +118,35 @@ def unwrap_master_key(blob: bytes, kek: Key, serial: str,
     return mk
 
 
-def _object_aad(serial: str, uid: str, public: dict[int, Any]) -> bytes:
-    # encode_attrs is canonical, so equal attribute dicts give equal AAD.
-    attrs = encode_attrs(public)
+def _object_aad(serial: str, uid: str, public: dict[int, Any] | None,
+                public_blob: bytes | None = None) -> bytes:
+    # encode_attrs is canonical, so equal attribute dicts give equal AAD;
+    # a caller that already holds the encoded record (the stored form,
+    # store/codec.py) passes it instead of having it encoded again.
+    attrs = public_blob if public_blob is not None else \
+        encode_attrs(public or {})
     return _aad(b"obj", serial, uid) + len(attrs).to_bytes(4, "big") + attrs
 
 
 def seal(mk: Key, serial: str, uid: str, secrets: dict[int, Any],
-         public: dict[int, Any] | None = None) -> bytes:
+         public: dict[int, Any] | None = None, *,
+         public_blob: bytes | None = None) -> bytes:
     """Encrypt an object's secret attributes, bound to serial, uid and
-    the public attributes stored beside them."""
+    the public attributes stored beside them (``public``, or their
+    encoding ``public_blob``)."""
     return _encrypt(mk, encode_attrs(secrets),
-                    _object_aad(serial, uid, public or {}))
+                    _object_aad(serial, uid, public, public_blob))
 
 
 def open_sealed(mk: Key, serial: str, uid: str, blob: bytes,
-                public: dict[int, Any] | None = None) -> dict[int, Any]:
+                public: dict[int, Any] | None = None, *,
+                public_blob: bytes | None = None) -> dict[int, Any]:
     """Inverse of ``seal``; VaultError naming the uid on any failure,
     including public attributes that differ from those sealed with.
 
     Byte values come back as ``secmem.Secret`` (the caller owns and
     frees them), copied from the decrypted record, which is wiped."""
-    plain = _decrypt(mk, blob, _object_aad(serial, uid, public or {}),
+    plain = _decrypt(mk, blob, _object_aad(serial, uid, public, public_blob),
                      f"sealed secrets of object {uid}")
     try:
         found = decode_attrs(plain.view)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -93,7 +94,21 @@ def destroy(h: int, oh: int) -> None:
 
 def size(h: int, oh: int) -> int:
     s = session(h)
-    return templates.object_size(lookup(s, oh).attrs)
+    obj = lookup(s, oh)
+    _open_quietly(s, obj)
+    return templates.object_size(obj.attrs)
+
+
+def _open_quietly(s: Session, obj: Obj) -> None:
+    """Open a token object's sealed secrets if a login allows it, as
+    login used to do for every object (they now open on first use,
+    issue 9): the size and find answers stay what they were.  A record
+    that fails to open is logged by Obj.open_secrets and left sealed;
+    using it as a key reports the error."""
+    if obj.is_token and obj.sealed is not None and not obj.secret_types \
+            and s.token.mk is not None:
+        with contextlib.suppress(CKRError):
+            open_secrets(s, obj)
 
 
 # One result per requested attribute: (raw value or None, CKR of it).
@@ -165,9 +180,22 @@ def find_init(h: int, pairs: Pairs) -> None:
     hidden = () if tmpl.get(CKA.CLASS) == CKO.PROFILE else (CKO.PROFILE,)
     found = [o.handle for o in hsm.handles.candidates(tmpl)
              if visible(s, o) and (o.is_token or _session_alive(hsm, o))
-             and o.attrs.get(CKA.CLASS) not in hidden and matches(o, tmpl)]
+             and o.attrs.get(CKA.CLASS) not in hidden
+             and _match(s, o, tmpl)]
     found.sort()
     s.begin(OpKind.FIND, OpState(op=found, mechanism=0))
+
+
+def _match(s: Session, obj: Obj, tmpl: dict[int, Any]) -> bool:
+    if matches(obj, tmpl):
+        return True
+    # A template naming an attribute the object keeps sealed: open it
+    # (only then, so a find by label opens nothing) and match again.
+    if obj.sealed is not None and not obj.secret_types and \
+            any(t not in obj.attrs for t in tmpl):
+        _open_quietly(s, obj)
+        return bool(obj.secret_types) and matches(obj, tmpl)
+    return False
 
 
 def _session_alive(hsm: hsm_mod.Hsm, obj: Obj) -> bool:

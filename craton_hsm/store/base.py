@@ -58,6 +58,10 @@ class StoredObject:
     # Why the record is unusable (its attribute blob does not decode);
     # the token reports this on every use instead of failing the slot.
     damage: str | None = None
+    # ``attrs`` encoded (store/codec.py) as stored: a writer that already
+    # has it (the vault's AAD, core/token.py) saves a second encoding, a
+    # reader compares and authenticates with it (issue 9).
+    blob: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class SlotStore(Protocol):

@@ -64,21 +64,52 @@ def decode_attrs(blob: bytes | memoryview) -> dict[int, Any]:
     return out
 
 
+_PACK_Q = struct.Struct(">Q").pack
+_PACK_I = struct.Struct(">I").pack
+_KEY_TAG = struct.Struct(">QB")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+_PACK_QB = struct.Struct(">QB").pack
+_PACK_QBI = struct.Struct(">QBI").pack
+_PACK_QBQ = struct.Struct(">QBQ").pack
+
+
 def _u64(value: int) -> bytes:
     if not 0 <= value <= _U64_MAX:
         raise ValueError("integer attribute value out of CK_ULONG range")
-    return struct.pack(">Q", value)
+    return _PACK_Q(value)
 
 
 def _body(attrs: dict[int, Any], depth: int) -> bytes:
     if depth >= MAX_DEPTH:
         raise ValueError("attribute templates nested too deeply")
-    parts = [struct.pack(">I", len(attrs))]
-    for key in sorted(attrs):
-        if isinstance(key, bool) or not isinstance(key, int):
-            raise TypeError("attribute type must be an int")
-        parts.append(_u64(int(key)))
-        parts.append(_entry(attrs[key], depth))
+    parts = [_PACK_I(len(attrs))]
+    append = parts.append
+    # Issue 9: every token object is encoded at create, so the common
+    # value types (exact bool, int, bytes) take a flat path with one
+    # pack per entry; anything else (IntEnum, views, mechanism lists,
+    # templates) goes through _entry.
+    try:
+        for key in sorted(attrs):
+            if type(key) is not int and (isinstance(key, bool)
+                                         or not isinstance(key, int)):
+                raise TypeError("attribute type must be an int")
+            value = attrs[key]
+            kind = type(value)
+            if kind is bool:
+                append(_PACK_QB(key, _TRUE if value else _FALSE))
+            elif kind is bytes:
+                append(_PACK_QBI(key, _BYTES, len(value)))
+                append(value)
+            elif kind is int:
+                append(_PACK_QBQ(key, _INT, value))
+            else:
+                append(_PACK_Q(key))
+                append(_entry(value, depth))
+    except struct.error:
+        # A key or an integer value outside CK_ULONG (negative, >= 2**64).
+        raise ValueError("integer attribute value out of CK_ULONG "
+                         "range") from None
     return b"".join(parts)
 
 
@@ -90,16 +121,16 @@ def _entry(value: Any, depth: int) -> bytes:
         return bytes([_INT]) + _u64(int(value))
     if isinstance(value, (bytes, bytearray, memoryview)):
         raw = bytes(value)
-        return bytes([_BYTES]) + struct.pack(">I", len(raw)) + raw
+        return bytes([_BYTES]) + _PACK_I(len(raw)) + raw
     if isinstance(value, tuple):
         if not all(isinstance(m, int) and not isinstance(m, bool)
                    for m in value):
             raise TypeError("mechanism list must hold ints")
         items = b"".join(_u64(int(m)) for m in value)
-        return bytes([_MECHS]) + struct.pack(">I", len(value)) + items
+        return bytes([_MECHS]) + _PACK_I(len(value)) + items
     if isinstance(value, dict):
         nested = _body(value, depth + 1)
-        return bytes([_DICT]) + struct.pack(">I", len(nested)) + nested
+        return bytes([_DICT]) + _PACK_I(len(nested)) + nested
     raise TypeError(f"cannot store attribute value of type "
                     f"{type(value).__name__}")
 
@@ -143,13 +174,42 @@ class _Reader:
             raise StoreCorrupt("attribute record nested too deeply")
         out: dict[int, Any] = {}
         last = -1
+        data = self.data
+        size = len(data)
+        key_tag = _KEY_TAG.unpack_from
+        u32 = _U32.unpack_from
+        u64 = _U64.unpack_from
+        # Issue 9: every token object is decoded when a process loads the
+        # token, so the flat cases are inlined; each read is still
+        # bounds-checked before it happens.
         for _ in range(self.count(9)):
-            key = self.u64()
+            pos = self.pos
+            if pos + 9 > size:
+                self.take(9)                    # raises: truncated
+            key, tag = key_tag(data, pos)
             if key <= last:
                 raise StoreCorrupt("attribute record keys not in "
                                    "canonical order")
             last = key
-            out[key] = self.value(depth)
+            pos += 9
+            if tag == _TRUE or tag == _FALSE:
+                self.pos = pos
+                out[key] = tag == _TRUE
+            elif tag == _BYTES and pos + 4 <= size:
+                n = u32(data, pos)[0]
+                pos += 4
+                if n > size - pos:
+                    raise StoreCorrupt(f"attribute record count {n} at "
+                                       f"offset {pos - 4} exceeds the "
+                                       "record size")
+                out[key] = data[pos:pos + n]
+                self.pos = pos + n
+            elif tag == _INT and pos + 8 <= size:
+                out[key] = u64(data, pos)[0]
+                self.pos = pos + 8
+            else:
+                self.pos = pos - 1
+                out[key] = self.value(depth)
         return out
 
     def value(self, depth: int) -> Any:

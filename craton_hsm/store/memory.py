@@ -12,6 +12,7 @@ import threading
 
 from craton_hsm.errors import DeviceMemory, TokenNotRecognized
 from craton_hsm.store.base import StoredObject, TokenState, next_failures
+from craton_hsm.store.codec import encode_attrs
 
 
 class MemorySlotStore:
@@ -77,7 +78,11 @@ class MemorySlotStore:
                     len(self._objects) >= self.max_objects:
                 raise DeviceMemory(f"slot {self.slot_id}: token holds the "
                                    f"maximum of {self.max_objects} objects")
-            self._objects[obj.uid] = copy.deepcopy(obj)
+            stored = copy.deepcopy(obj)
+            if stored.blob is None:
+                # As the sqlite store returns it: the encoded record too.
+                stored.blob = encode_attrs(stored.attrs)
+            self._objects[obj.uid] = stored
             self._bump()
 
     def delete_object(self, uid: str) -> bool:

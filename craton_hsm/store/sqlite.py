@@ -292,7 +292,7 @@ class SqliteSlotStore:
         return None if row is None else _object(self.path, *row)
 
     def put_object(self, obj: StoredObject) -> None:
-        attrs = encode_attrs(obj.attrs)
+        attrs = obj.blob if obj.blob is not None else encode_attrs(obj.attrs)
         with self._write() as conn:
             exists = conn.execute("SELECT 1 FROM objects WHERE uid = ?",
                                   (obj.uid,)).fetchone()
@@ -345,8 +345,9 @@ def _object(path: Path, uid: Any, attrs: Any, secret: Any) -> StoredObject:
         # One damaged record must not make the whole slot unreadable:
         # it is returned marked, and only that object reports the error.
         return StoredObject(uid, {}, secret,
-                            damage=f"token file {path}: object {uid}: {e}")
-    return StoredObject(uid, decoded, secret)
+                            damage=f"token file {path}: object {uid}: {e}",
+                            blob=attrs)
+    return StoredObject(uid, decoded, secret, blob=attrs)
 
 
 def _pin_columns(prefix: str, rec: PinRecord | None) -> dict[str, Any]:
