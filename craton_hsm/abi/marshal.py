@@ -29,7 +29,7 @@ from craton_hsm.errors import (
     DataLenRange,
     PinLenRange,
 )
-from craton_hsm.mechanisms.registry import lookup
+from craton_hsm.mechanisms.registry import ParamKind, lookup
 
 NULL = ffi.NULL
 ATTR_SIZE = ffi.sizeof("CK_ATTRIBUTE")
@@ -106,14 +106,30 @@ def types(p: Any, count: int) -> list[int]:
     return [int(p[i].type) for i in range(count)]
 
 
+# Mechanism type -> the decoder of its parameter, filled on first use
+# (only for registered types, so it is bounded by the registry): a
+# registry row's ParamKind never changes, and the registry look-up plus
+# an Enum-keyed get cost every *Init a few hundred ns (issue 9).
+_DECODERS: dict[int, params_mod.Decoder] = {}
+_NO_PARAMETER = params_mod.DECODERS[ParamKind.NONE]
+
+
 def mechanism(p: Any) -> tuple[int, Any]:
     """CK_MECHANISM -> (type, decoded parameters)."""
     if p == NULL:
         raise ArgumentsBad("NULL mechanism")
     mech = int(p.mechanism)
-    spec = lookup(mech)
-    return mech, params_mod.decode(spec.params, ffi, p.pParameter,
-                                   int(p.ulParameterLen))
+    decode = _DECODERS.get(mech)
+    if decode is None:
+        decode = params_mod.DECODERS[lookup(mech).params]
+        _DECODERS[mech] = decode
+    n = int(p.ulParameterLen)
+    if n == 0 and decode is _NO_PARAMETER:
+        # The common case (CKM_SHA256, CKM_SHA256_HMAC ...): nothing to
+        # decode, and the pointer need not be read (a NULL or stray
+        # pointer with length 0 is accepted either way).
+        return mech, None
+    return mech, decode(ffi, p.pParameter, n)
 
 
 def capacity(p_out: Any, p_len: Any) -> int | None:

@@ -64,7 +64,8 @@ def _struct(ffi: Any, p: Any, length: int, name: str) -> Any:
 
 
 def _none(ffi: Any, p: Any, length: int) -> None:
-    if not _null(ffi, p) and int(length) != 0:
+    # The length first: the common case (0) then reads no pointer.
+    if int(length) != 0 and not _null(ffi, p):
         raise MechanismParamInvalid("mechanism takes no parameter")
 
 

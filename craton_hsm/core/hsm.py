@@ -49,6 +49,8 @@ class Hsm:
         SESSIONS.clear()
         self.sessions: dict[int, Session] = SESSIONS
         self._session_ids = itertools.count(1)
+        # Open sessions per slot id (drop_session).
+        self._per_slot: dict[int, int] = {}
         for slot_id in range(config.slot_count):
             self.tokens[slot_id] = Token(slot_id, config, self.handles,
                                         self.locks.new())
@@ -78,13 +80,28 @@ class Hsm:
         return token
 
     def open_session(self, slot_id: int, flags: int) -> Session:
+        token = self.token(slot_id)
         with self.lock:
             if len(self.sessions) >= self.config.max_sessions:
                 raise SessionCount("session limit reached")
             handle = next(self._session_ids)
-            session = Session(handle, slot_id, flags, self.token(slot_id))
+            session = Session(handle, slot_id, flags, token)
             self.sessions[handle] = session
+            per_slot = self._per_slot
+            per_slot[slot_id] = per_slot.get(slot_id, 0) + 1
             return session
+
+    def drop_session(self, session: Session) -> bool | None:
+        """Forget an open session: None if it was not open (closed by
+        another thread), else whether it was its slot's last one (then
+        the application is logged out, spec 5.6), counted per slot so
+        a close does not visit every other session."""
+        with self.lock:
+            if self.sessions.pop(session.handle, None) is None:
+                return None
+            left = self._per_slot[session.slot_id] - 1
+            self._per_slot[session.slot_id] = left
+            return left == 0
 
     def session(self, handle: int) -> Session:
         session = self.sessions.get(handle)
@@ -100,6 +117,7 @@ class Hsm:
         for token in self.tokens.values():
             token.close()
         self.sessions.clear()
+        self._per_slot.clear()
         for obj in self.handles.values():
             obj.release()
         self.locks.destroy()

@@ -12,7 +12,6 @@ import enum
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 from craton_hsm._generated_ck import CKF, CKR, CKS, CKU
@@ -45,21 +44,39 @@ class OpKind(enum.Enum):
     MESSAGE_VERIFY = "message_verify"
 
 
-@dataclass
 class OpState:
     """One active operation: the mechanism's op object plus protocol
-    state (multi-part started, a result held for a too-small buffer)."""
+    state (multi-part started, a result held for a too-small buffer).
 
-    op: Any
-    mechanism: int
-    key_handle: int = 0
-    multipart: bool = False
-    pending: bytes | None = None
-    # Whether the call that produced ``pending`` ends the operation (a
-    # one-shot or C_*Final) or not (C_*Update).
-    pending_finishes: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-    fed: int = 0
+    A plain slotted class, not a dataclass with a default_factory: one
+    is made per *Init, on the hot path (issue 9); ``extra`` (used only
+    by the message-based API) is made on first use."""
+
+    __slots__ = ("_extra", "fed", "key_handle", "mechanism", "multipart",
+                 "op", "pending", "pending_finishes")
+
+    def __init__(self, op: Any, mechanism: int, key_handle: int = 0,
+                 multipart: bool = False,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.op = op
+        self.mechanism = mechanism
+        self.key_handle = key_handle
+        self.multipart = multipart
+        self.pending: bytes | None = None
+        # Whether the call that produced ``pending`` ends the operation
+        # (a one-shot or C_*Final) or not (C_*Update).
+        self.pending_finishes = False
+        self.fed = 0
+        self._extra = extra
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Per-operation state of the message-based API
+        (dispatch/message.py)."""
+        extra = self._extra
+        if extra is None:
+            extra = self._extra = {}
+        return extra
 
     def feed(self, n: int) -> None:
         """Count one C_*Update input toward the operation's total, which
@@ -72,9 +89,12 @@ class OpState:
             raise DataLenRange(f"multi-part input exceeds {MAX_DATA} bytes")
 
 
+_RW = int(CKF.RW_SESSION)  # a plain int: IntFlag's ``&`` runs in Python
+
+
 class Session:
-    __slots__ = ("flags", "handle", "iv_counters", "lock", "ops", "slot_id",
-                 "token")
+    __slots__ = ("_iv_counters", "flags", "handle", "lock", "ops",
+                 "slot_id", "token")
 
     def __init__(self, handle: int, slot_id: int, flags: int,
                  token: Any) -> None:
@@ -86,14 +106,22 @@ class Session:
         # ``_entry``, SERIALISED).
         self.lock = threading.Lock()
         self.ops: dict[OpKind, OpState] = {}
-        # Next counter value of generated IVs, per (key handle, fixed
-        # IV field): outlives one message-based operation so an IV never
-        # repeats for a key in this session (dispatch/message.py).
-        self.iv_counters: dict[tuple[int, bytes], int] = {}
+        self._iv_counters: dict[tuple[int, bytes], int] | None = None
+
+    @property
+    def iv_counters(self) -> dict[tuple[int, bytes], int]:
+        """Next counter value of generated IVs, per (key handle, fixed
+        IV field): outlives one message-based operation so an IV never
+        repeats for a key in this session (dispatch/message.py).  Made
+        on first use: most sessions never generate an IV."""
+        counters = self._iv_counters
+        if counters is None:
+            counters = self._iv_counters = {}
+        return counters
 
     @property
     def rw(self) -> bool:
-        return bool(self.flags & CKF.RW_SESSION)
+        return bool(self.flags & _RW)
 
     @property
     def state(self) -> int:

@@ -23,16 +23,26 @@ from craton_hsm.errors import (
     UserTypeInvalid,
 )
 
+# Plain ints: ``int & IntFlag`` runs IntFlag.__rand__ in Python.
+_SERIAL = int(CKF.SERIAL_SESSION)
+_RW = int(CKF.RW_SESSION)
+
 
 def open_session(slot_id: int, flags: int) -> int:
     hsm = hsm_mod.current()
     token = hsm.token(slot_id)
-    if not flags & CKF.SERIAL_SESSION:
+    if not flags & _SERIAL:
         # Spec 5.6: legacy parallel sessions must be refused.
         raise SessionParallelNotSupported("CKF_SERIAL_SESSION not set")
-    token.sync()
+    if token.state is None:
+        # Only a token this process has not seen initialised can change
+        # this call's answer when another process changed the file (an
+        # initialised token never goes back: C_InitToken re-initialises
+        # it).  Every call that reads objects or PINs syncs itself, so
+        # an open need not pay a store query each time (issue 9).
+        token.sync()
     token.require_initialized()
-    if not flags & CKF.RW_SESSION and token.login_role == CKU.SO:
+    if not flags & _RW and token.login_role == CKU.SO:
         raise SessionReadWriteSoExists("SO is logged in: R/W only")
     return hsm.open_session(slot_id, flags).handle
 
@@ -52,15 +62,17 @@ def close_all(slot_id: int) -> None:
 
 def _close(hsm: hsm_mod.Hsm, s: Session) -> None:
     with hsm.lock:
-        if hsm.sessions.pop(s.handle, None) is None:
+        last = hsm.drop_session(s)
+        if last is None:
             return
         s.ops.clear()
         # Session objects live and die with their session (spec 4.4).
-        for obj in hsm.handles.of_session(s.handle):
-            hsm.handles.remove(obj.handle)
+        handles = hsm.handles
+        for obj in handles.of_session(s.handle):
+            handles.remove(obj.handle)
             obj.release()
         # Closing the last session logs the application out (spec 5.6).
-        if not any(x.slot_id == s.slot_id for x in hsm.sessions.values()):
+        if last:
             s.token.logout()
 
 
