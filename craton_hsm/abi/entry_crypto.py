@@ -61,23 +61,40 @@ def _args(h: int, kind: OpKind, read: Callable[..., T], *args: Any) -> T:
         raise
 
 
-def _capacity_and_data(p_out: Any, p_len: Any, p_in: Any, n: int
-                       ) -> tuple[int | None, bytes]:
-    return m.capacity(p_out, p_len), m.data(p_in, int(n))
+def _capacity_and_view(p_out: Any, p_len: Any, p_in: Any, n: int
+                       ) -> tuple[int | None, Any]:
+    # The input is a zero-copy view: each of these calls consumes it
+    # before returning, and what a mechanism keeps for a later call
+    # (multi-part buffering) it copies (marshal.view).
+    return m.capacity(p_out, p_len), m.view(p_in, int(n))
 
 
-def _two_data(p_a: Any, n_a: int, p_b: Any, n_b: int
-              ) -> tuple[bytes, bytes]:
-    return m.data(p_a, int(n_a)), m.data(p_b, int(n_b))
+def _view_and_data(p_a: Any, n_a: int, p_b: Any, n_b: int
+                   ) -> tuple[Any, bytes]:
+    return m.view(p_a, int(n_a)), m.data(p_b, int(n_b))
 
 
-def _in_out(kind: OpKind, fn: Callable[[int, bytes, int | None], Out]
+def _in_out(kind: OpKind, fn: Callable[[int, Any, int | None], Out]
             ) -> Callable[..., int]:
     """(h, in, in_len, out, out_len*) shells."""
     def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
-        cap, data = _args(h, kind, _capacity_and_data, p_out, p_len, p_in,
+        cap, data = _args(h, kind, _capacity_and_view, p_out, p_len, p_in,
                           n)
         return m.write_out(p_out, p_len, fn(int(h), data, cap))
+    return call
+
+
+def _in_out_into(kind: OpKind,
+                 fn: Callable[[int, OpKind, Any, int | None, Any], Out]
+                 ) -> Callable[..., int]:
+    """The same shell for encryption and decryption, whose output can be
+    as long as the input: the mechanism may write it straight into the
+    caller's buffer (core/session.py ``deliver``)."""
+    def call(h: int, p_in: Any, n: int, p_out: Any, p_len: Any) -> int:
+        cap, data = _args(h, kind, _capacity_and_view, p_out, p_len, p_in,
+                          n)
+        return m.write_out(p_out, p_len,
+                           fn(int(h), kind, data, cap, m.dest(p_out, cap)))
     return call
 
 
@@ -86,14 +103,10 @@ export("C_Sign")(_in_out(K.SIGN, crypto.sign))
 export("C_SignRecover")(_in_out(
     K.SIGN_RECOVER, lambda h, d, c: crypto.sign(h, d, c, K.SIGN_RECOVER)))
 export("C_VerifyRecover")(_in_out(K.VERIFY_RECOVER, crypto.verify_recover))
-export("C_Encrypt")(_in_out(
-    K.ENCRYPT, lambda h, d, c: crypto.crypt(h, K.ENCRYPT, d, c)))
-export("C_Decrypt")(_in_out(
-    K.DECRYPT, lambda h, d, c: crypto.crypt(h, K.DECRYPT, d, c)))
-export("C_EncryptUpdate")(_in_out(
-    K.ENCRYPT, lambda h, d, c: crypto.crypt_update(h, K.ENCRYPT, d, c)))
-export("C_DecryptUpdate")(_in_out(
-    K.DECRYPT, lambda h, d, c: crypto.crypt_update(h, K.DECRYPT, d, c)))
+export("C_Encrypt")(_in_out_into(K.ENCRYPT, crypto.crypt))
+export("C_Decrypt")(_in_out_into(K.DECRYPT, crypto.crypt))
+export("C_EncryptUpdate")(_in_out_into(K.ENCRYPT, crypto.crypt_update))
+export("C_DecryptUpdate")(_in_out_into(K.DECRYPT, crypto.crypt_update))
 
 
 def _final(kind: OpKind, fn: Callable[[int, int | None], Out]
@@ -114,7 +127,7 @@ export("C_DecryptFinal")(_final(
 
 @export("C_DigestUpdate")
 def c_digest_update(h: int, p_in: Any, n: int) -> int:
-    crypto.digest_update(int(h), m.data(p_in, int(n)))
+    crypto.digest_update(int(h), m.view(p_in, int(n)))
     return OK
 
 
@@ -126,19 +139,19 @@ def c_digest_key(h: int, h_key: int) -> int:
 
 @export("C_SignUpdate")
 def c_sign_update(h: int, p_in: Any, n: int) -> int:
-    crypto.update(int(h), K.SIGN, m.data(p_in, int(n)))
+    crypto.update(int(h), K.SIGN, m.view(p_in, int(n)))
     return OK
 
 
 @export("C_VerifyUpdate")
 def c_verify_update(h: int, p_in: Any, n: int) -> int:
-    crypto.update(int(h), K.VERIFY, m.data(p_in, int(n)))
+    crypto.update(int(h), K.VERIFY, m.view(p_in, int(n)))
     return OK
 
 
 @export("C_Verify")
 def c_verify(h: int, p_in: Any, n: int, p_sig: Any, n_sig: int) -> int:
-    data, sig = _args(h, K.VERIFY, _two_data, p_in, n, p_sig, n_sig)
+    data, sig = _args(h, K.VERIFY, _view_and_data, p_in, n, p_sig, n_sig)
     crypto.verify(int(h), data, sig)
     return OK
 
@@ -235,8 +248,8 @@ def c_derive_key(h: int, p_mech: Any, h_base: int, p_tmpl: Any, n: int,
 
 
 def _dual(first: OpKind, second: OpKind
-          ) -> Callable[[int, bytes, int | None], Out]:
-    def call(h: int, data: bytes, cap: int | None) -> Out:
+          ) -> Callable[[int, Any, int | None], Out]:
+    def call(h: int, data: Any, cap: int | None) -> Out:
         return crypto.dual_update(h, first, second, data, cap)
     return call
 

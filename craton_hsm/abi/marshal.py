@@ -22,7 +22,7 @@ from craton_hsm.core.limits import (
     MAX_PIN,
     MAX_TEMPLATE,
 )
-from craton_hsm.core.session import Out
+from craton_hsm.core.session import WRITTEN, Out
 from craton_hsm.errors import (
     ArgumentsBad,
     AttributeValueInvalid,
@@ -52,6 +52,29 @@ def data(p: Any, n: int, limit: int = MAX_DATA) -> bytes:
         raise DataLenRange(f"input of {n} bytes exceeds {limit}")
     value: bytes = ffi.buffer(p, n)[:]
     return value
+
+
+def view(p: Any, n: int, limit: int = MAX_DATA) -> Any:
+    """Input bytes as a zero-copy view of the caller's buffer (checked
+    like ``data``), for input consumed before the call returns: a
+    1 MiB C_Digest or C_Encrypt copied its input first (issue 9).  The
+    view is valid only during the call; whatever keeps input for a later
+    call (multi-part buffering) copies it, as bytearray ``+=`` does."""
+    if n == 0:
+        return b""
+    if p == NULL:
+        raise ArgumentsBad("NULL data pointer with a non-zero length")
+    if n > limit:
+        raise DataLenRange(f"input of {n} bytes exceeds {limit}")
+    return ffi.buffer(p, n)
+
+
+def dest(p_out: Any, cap: int | None) -> Any:
+    """A writable view of the caller's output buffer (``cap`` bytes), or
+    None for a length query or an empty buffer."""
+    if not cap:
+        return None
+    return ffi.buffer(p_out, cap)
 
 
 def pin(p: Any, n: int) -> bytes:
@@ -147,7 +170,8 @@ def write_out(p_out: Any, p_len: Any, out: Out) -> int:
     p_len[0] = n
     if value is None:
         return OK if p_out == NULL else TOO_SMALL
-    ffi.memmove(p_out, value, n)
+    if value is not WRITTEN:
+        ffi.memmove(p_out, value, n)
     return OK
 
 

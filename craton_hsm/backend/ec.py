@@ -56,8 +56,16 @@ class _RawDigest(hashes.HashAlgorithm):
         return self._size
 
 
+_ECDSA: dict[int, ec.ECDSA] = {}
+
+
 def _ecdsa(digest: bytes) -> ec.ECDSA:
-    return ec.ECDSA(Prehashed(_RawDigest(len(digest))))
+    # One immutable parameter object per digest length (issue 9).
+    n = len(digest)
+    algo = _ECDSA.get(n)
+    if algo is None:
+        algo = _ECDSA[n] = ec.ECDSA(Prehashed(_RawDigest(n)))
+    return algo
 
 
 # Group orders n (SEC 2 section 2; FIPS 186-5 / SP 800-186 section 3;

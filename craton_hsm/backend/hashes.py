@@ -6,6 +6,8 @@ maps CKM values to these names.
 
 from __future__ import annotations
 
+from typing import Any
+
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as _hmac
@@ -27,19 +29,41 @@ _ALGORITHMS: dict[str, type[hashes.HashAlgorithm]] = {
 }
 
 
+# One instance per algorithm (they are immutable parameter objects), and
+# one fresh context each that is never fed, only copied: copying an
+# initialised OpenSSL context costs a fraction of building one (issue 9).
+_INSTANCES: dict[str, hashes.HashAlgorithm] = {
+    name: cls() for name, cls in _ALGORITHMS.items()}
+_FRESH: dict[str, hashes.Hash] = {}
+
+
 def algorithm(name: str) -> hashes.HashAlgorithm:
-    return _ALGORITHMS[name]()
+    return _INSTANCES[name]
 
 
 def digest_size(name: str) -> int:
     return algorithm(name).digest_size
 
 
+def _fresh(name: str) -> hashes.Hash:
+    fresh = _FRESH.get(name)
+    if fresh is None:
+        fresh = _FRESH[name] = hashes.Hash(algorithm(name))
+    return fresh.copy()
+
+
+def digest(name: str, data: Any) -> bytes:
+    """A one-shot digest of ``data`` (any bytes-like object)."""
+    ctx = _fresh(name)
+    ctx.update(data)
+    return ctx.finalize()
+
+
 class Hash:
     """An incremental hash context."""
 
     def __init__(self, name: str) -> None:
-        self._ctx = hashes.Hash(algorithm(name))
+        self._ctx = _fresh(name)
 
     def update(self, data: bytes) -> None:
         self._ctx.update(data)
@@ -54,10 +78,19 @@ class Hash:
 
 
 class Hmac:
-    """An incremental HMAC context; the key stays inside OpenSSL."""
+    """An incremental HMAC context; the key stays inside OpenSSL.
+
+    ``copy`` gives a fresh context under the same key without the key
+    set-up: a key object keeps one unfed Hmac per hash in its cache and
+    every operation starts from a copy (issue 9)."""
 
     def __init__(self, name: str, key: bytes) -> None:
         self._ctx = _hmac.HMAC(key, algorithm(name))
+
+    def copy(self) -> Hmac:
+        twin = Hmac.__new__(Hmac)
+        twin._ctx = self._ctx.copy()
+        return twin
 
     def update(self, data: bytes) -> None:
         self._ctx.update(data)

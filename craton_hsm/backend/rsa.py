@@ -9,6 +9,7 @@ caller's bytes without a DigestInfo (CKM_RSA_PKCS).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache, lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.bindings._rust import openssl as rust_openssl
@@ -79,19 +80,31 @@ def load_public(n: int, e: int) -> PublicKey:
         raise KeyTypeInconsistent("invalid RSA public key") from None
 
 
+# Padding and hash parameter objects are immutable: made once per
+# distinct set of arguments instead of per call (issue 9).
+_PKCS1 = padding.PKCS1v15()
+
+
+@cache
 def _hash_arg(hash_name: str | None) -> utils.Prehashed | utils.NoDigestInfo:
     if hash_name is None:
         return utils.NoDigestInfo()
+    return _prehashed(hash_name)
+
+
+@cache
+def _prehashed(hash_name: str) -> utils.Prehashed:
     return utils.Prehashed(algorithm(hash_name))
 
 
+@lru_cache(maxsize=64)
 def _pss(mgf_name: str, salt_len: int) -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(algorithm(mgf_name)),
                        salt_length=salt_len)
 
 
 def sign_pkcs1(key: PrivateKey, data: bytes, hash_name: str | None) -> bytes:
-    return key.sign(data, padding.PKCS1v15(), _hash_arg(hash_name))
+    return key.sign(data, _PKCS1, _hash_arg(hash_name))
 
 
 def verify_pkcs1(key: PublicKey, signature: bytes, data: bytes,
@@ -99,7 +112,7 @@ def verify_pkcs1(key: PublicKey, signature: bytes, data: bytes,
     # NoDigestInfo works for verify at runtime (cryptography 47+); the
     # type stubs list it only for sign.
     try:
-        key.verify(signature, data, padding.PKCS1v15(),
+        key.verify(signature, data, _PKCS1,
                    _hash_arg(hash_name))  # type: ignore[arg-type]
     except InvalidSignature:
         raise SignatureInvalid("RSA signature invalid") from None
@@ -109,7 +122,7 @@ def recover_pkcs1(key: PublicKey, signature: bytes) -> bytes:
     """The data inside an EMSA-PKCS1-v1_5 type-1 block (C_VerifyRecover
     with CKM_RSA_PKCS); a bad block is CKR_SIGNATURE_INVALID."""
     try:
-        return key.recover_data_from_signature(signature, padding.PKCS1v15(),
+        return key.recover_data_from_signature(signature, _PKCS1,
                                                None)
     except InvalidSignature:
         raise SignatureInvalid("RSA signature invalid") from None
@@ -117,21 +130,20 @@ def recover_pkcs1(key: PublicKey, signature: bytes) -> bytes:
 
 def sign_pss(key: PrivateKey, digest: bytes, hash_name: str, mgf_name: str,
              salt_len: int) -> bytes:
-    return key.sign(digest, _pss(mgf_name, salt_len),
-                    utils.Prehashed(algorithm(hash_name)))
+    return key.sign(digest, _pss(mgf_name, salt_len), _prehashed(hash_name))
 
 
 def verify_pss(key: PublicKey, signature: bytes, digest: bytes,
                hash_name: str, mgf_name: str, salt_len: int) -> None:
     try:
         key.verify(signature, digest, _pss(mgf_name, salt_len),
-                   utils.Prehashed(algorithm(hash_name)))
+                   _prehashed(hash_name))
     except InvalidSignature:
         raise SignatureInvalid("RSA signature invalid") from None
 
 
 def encrypt_pkcs1(key: PublicKey, data: bytes) -> bytes:
-    return key.encrypt(data, padding.PKCS1v15())
+    return key.encrypt(data, _PKCS1)
 
 
 def decrypt_pkcs1(key: PrivateKey, data: bytes) -> bytes:
@@ -139,11 +151,12 @@ def decrypt_pkcs1(key: PrivateKey, data: bytes) -> bytes:
     # note; draft-irtf-cfrg-rsa-guidance), so a bad padding usually yields
     # a pseudo-random message rather than an error: no padding oracle.
     try:
-        return key.decrypt(data, padding.PKCS1v15())
+        return key.decrypt(data, _PKCS1)
     except ValueError:
         raise EncryptedDataInvalid("decryption failed") from None
 
 
+@lru_cache(maxsize=64)
 def _oaep(hash_name: str, mgf_name: str, label: bytes) -> padding.OAEP:
     return padding.OAEP(mgf=padding.MGF1(algorithm(mgf_name)),
                         algorithm=algorithm(hash_name), label=label or None)

@@ -12,6 +12,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from craton_hsm.errors import EncryptedDataInvalid
 
@@ -20,53 +21,112 @@ GCM_IV_BYTES = (8, 128)  # what OpenSSL's GCM accepts
 GCM_MIN_TAG = 4
 
 
+class AesKey:
+    """One AES key as the backend uses it, made once per key object and
+    kept in its ``cache`` (cleared when an attribute changes or the
+    object is destroyed): the raw value, the validated cipher algorithm
+    and, on first use, the one-shot GCM context, so an operation does
+    not validate and copy the key again (issue 9)."""
+
+    __slots__ = ("_gcm", "algorithm", "value")
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+        self.algorithm = algorithms.AES(value)
+        self._gcm: AESGCM | None = None
+
+    @property
+    def gcm(self) -> AESGCM:
+        if self._gcm is None:
+            self._gcm = AESGCM(self.value)
+        return self._gcm
+
+
+KeyArg = bytes | AesKey
+
+
+def _algorithm(key: KeyArg) -> algorithms.AES:
+    return key.algorithm if isinstance(key, AesKey) else algorithms.AES(key)
+
+
 class Context:
     """An AES encryptor or decryptor."""
 
-    def __init__(self, key: bytes, mode: modes.Mode, encrypt: bool) -> None:
-        cipher: Cipher[Any] = Cipher(algorithms.AES(key), mode)
+    def __init__(self, key: KeyArg, mode: modes.Mode, encrypt: bool) -> None:
+        cipher: Cipher[Any] = Cipher(_algorithm(key), mode)
         self._ctx: Any = cipher.encryptor() if encrypt else cipher.decryptor()
 
     def update(self, data: bytes) -> bytes:
         return bytes(self._ctx.update(data))
 
+    def update_into(self, data: Any, out: Any) -> int:
+        """Output written into ``out`` (OpenSSL's block modes want room
+        for len(data) + 15 bytes); returns its length."""
+        n: int = self._ctx.update_into(data, out)
+        return n
+
     def finalize(self) -> bytes:
         return bytes(self._ctx.finalize())
 
 
-def ecb(key: bytes, encrypt: bool) -> Context:
+def ecb(key: KeyArg, encrypt: bool) -> Context:
     return Context(key, modes.ECB(), encrypt)
 
 
-def cbc(key: bytes, iv: bytes, encrypt: bool) -> Context:
+def cbc(key: KeyArg, iv: bytes, encrypt: bool) -> Context:
     return Context(key, modes.CBC(iv), encrypt)
 
 
-def ctr(key: bytes, counter_block: bytes) -> Context:
+def ctr(key: KeyArg, counter_block: bytes) -> Context:
     return Context(key, modes.CTR(counter_block), True)
 
 
 class GcmEncryptor:
     """Streaming GCM encryption; ``finalize`` returns the full tag."""
 
-    def __init__(self, key: bytes, iv: bytes, aad: bytes) -> None:
-        cipher = Cipher(algorithms.AES(key), modes.GCM(iv))
+    def __init__(self, key: KeyArg, iv: bytes, aad: bytes) -> None:
+        cipher = Cipher(_algorithm(key), modes.GCM(iv))
         self._ctx = cipher.encryptor()
         self._ctx.authenticate_additional_data(aad)
 
     def update(self, data: bytes) -> bytes:
         return self._ctx.update(data)
 
+    def update_into(self, data: Any, out: Any) -> int:
+        n: int = self._ctx.update_into(data, out)
+        return n
+
     def finalize(self) -> bytes:
         self._ctx.finalize()
         return self._ctx.tag
 
 
-def gcm_decrypt(key: bytes, iv: bytes, aad: bytes, ciphertext: bytes,
+def gcm_seal_into(key: AesKey, iv: bytes, aad: bytes, data: Any,
+                  out: Any) -> None:
+    """One-shot GCM encryption with a 16-byte tag: ciphertext || tag
+    written into ``out``, exactly len(data) + 16 bytes."""
+    key.gcm.encrypt_into(iv, data, aad, out)
+
+
+def gcm_seal(key: AesKey, iv: bytes, aad: bytes, data: Any) -> bytes:
+    """One-shot GCM encryption: ciphertext || 16-byte tag."""
+    return key.gcm.encrypt(iv, data, aad)
+
+
+def gcm_open(key: AesKey, iv: bytes, aad: bytes, data: Any) -> bytes:
+    """One-shot GCM decryption of ciphertext || 16-byte tag; plaintext
+    only after the tag verifies."""
+    try:
+        return key.gcm.decrypt(iv, data, aad)
+    except InvalidTag:
+        raise EncryptedDataInvalid("authentication failed") from None
+
+
+def gcm_decrypt(key: KeyArg, iv: bytes, aad: bytes, ciphertext: Any,
                 tag: bytes) -> bytes:
     """One-shot GCM decryption; plaintext only after the tag verifies."""
     mode = modes.GCM(iv, tag, min_tag_length=GCM_MIN_TAG)
-    ctx = Cipher(algorithms.AES(key), mode).decryptor()
+    ctx = Cipher(_algorithm(key), mode).decryptor()
     ctx.authenticate_additional_data(aad)
     plain = ctx.update(ciphertext)
     try:

@@ -167,19 +167,36 @@ class Session:
 
 
 
+class Written:
+    """The value of an ``Out`` whose bytes ``deliver`` already wrote into
+    the caller's buffer (``dest``): the ABI only sets the length."""
+
+    __slots__ = ()
+
+
+WRITTEN = Written()
+
 # (length, bytes) -- bytes None means "length only": the ABI writes the
-# length and answers CKR_OK for a NULL buffer or CKR_BUFFER_TOO_SMALL.
-Out = tuple[int, bytes | None]
+# length and answers CKR_OK for a NULL buffer or CKR_BUFFER_TOO_SMALL;
+# WRITTEN means the output is already in the caller's buffer.
+Out = tuple[int, bytes | Written | None]
 
 
 def deliver(session: Session, kind: OpKind, capacity: int | None,
             size: int, make: Callable[[], bytes], *, exact: bool,
-            finishes: bool) -> Out:
+            finishes: bool, into: Callable[[Any], int] | None = None,
+            dest: Any = None) -> Out:
     """The output-buffer protocol of spec 5.2, implemented once.
 
     ``size`` is the exact output length when ``exact`` (checked before
     any work) or an upper bound (then the result is computed, and kept
     for the caller's retry if it does not fit).
+
+    ``into(dest)``, when given with ``dest`` (a writable view of the
+    caller's ``capacity`` bytes), writes the result straight into the
+    caller's buffer and returns its length: used only when ``size``
+    (exact or upper bound) fits, so it can never need a retry, and it
+    spares a whole-output copy (issue 9).
 
     A kept result is delivered only to a retry of the same kind of call:
     a C_*Update after a too-small C_*Final would otherwise take the
@@ -188,18 +205,26 @@ def deliver(session: Session, kind: OpKind, capacity: int | None,
     call is refused with CKR_OPERATION_ACTIVE and the result stays for
     the retry (spec 5.2 keeps it for "a subsequent call").
     """
-    held = session.get(kind)
-    if held.pending is not None and held.pending_finishes != finishes:
+    st = session.get(kind)
+    if st.pending is not None and st.pending_finishes != finishes:
         raise OperationActive("a result is waiting for the retry of the "
                               "call that produced it")
-    with session.active(kind) as st:
+    # Inline ``session.active``: a real error ends the operation, a
+    # too-small buffer does not (spec 5.2).
+    try:
         if st.pending is not None:
             out = st.pending
         else:
             if capacity is None:
                 return size, None
-            if exact and capacity < size:
-                return size, None
+            if capacity < size:
+                if exact:
+                    return size, None
+            elif into is not None and dest is not None:
+                n = into(dest)
+                if finishes:
+                    session.ops.pop(kind, None)
+                return n, WRITTEN
             out = make()
         if capacity is None or capacity < len(out):
             st.pending = out
@@ -207,5 +232,12 @@ def deliver(session: Session, kind: OpKind, capacity: int | None,
             return len(out), None
         st.pending = None
         if finishes:
-            session.end(kind)
+            session.ops.pop(kind, None)
         return len(out), out
+    except CKRError as exc:
+        if exc.rv != CKR.BUFFER_TOO_SMALL:
+            session.ops.pop(kind, None)
+        raise
+    except BaseException:
+        session.ops.pop(kind, None)
+        raise

@@ -191,28 +191,46 @@ def verify_recover(h: int, signature: bytes, cap: int | None) -> Out:
 
 # -- encrypt / decrypt -------------------------------------------------------
 
-def crypt(h: int, kind: OpKind, data: bytes, cap: int | None) -> Out:
-    """C_Encrypt / C_Decrypt (single part)."""
+def crypt(h: int, kind: OpKind, data: Any, cap: int | None,
+          dest: Any = None) -> Out:
+    """C_Encrypt / C_Decrypt (single part).  ``data`` may be a view of
+    the caller's buffer and ``dest`` one of its output buffer: an op
+    with ``one_shot_into`` writes there directly when the result surely
+    fits (the buffers may be the same: PKCS#11 allows in-place
+    encryption)."""
     s = session(h)
     st = _one_shot(s, kind)
-    return deliver(s, kind, cap, st.op.one_shot_size(len(data)),
-                   lambda: st.op.one_shot(data), exact=False,
-                   finishes=True)
+    op = st.op
+    into = getattr(op, "one_shot_into", None)
+    return deliver(s, kind, cap, op.one_shot_size(len(data)),
+                   lambda: op.one_shot(data), exact=False,
+                   finishes=True,
+                   into=None if into is None else lambda out: into(data, out),
+                   dest=dest)
 
 
-def crypt_update(h: int, kind: OpKind, data: bytes, cap: int | None) -> Out:
+def crypt_update(h: int, kind: OpKind, data: Any, cap: int | None,
+                 dest: Any = None) -> Out:
     s = session(h)
     st = s.get(kind)
     st.multipart = True
+    op = st.op
 
     def make() -> bytes:
         # Counted when consumed: a length query or a too-small buffer
         # does not feed the operation.
         st.feed(len(data))
-        out: bytes = st.op.update(data)
+        out: bytes = op.update(data)
         return out
-    return deliver(s, kind, cap, st.op.update_size(len(data)), make,
-                   exact=True, finishes=False)
+
+    def write(out: Any) -> int:
+        st.feed(len(data))
+        n: int = op.update_into(data, out)
+        return n
+    return deliver(s, kind, cap, op.update_size(len(data)), make,
+                   exact=True, finishes=False,
+                   into=write if hasattr(op, "update_into") else None,
+                   dest=dest)
 
 
 def crypt_final(h: int, kind: OpKind, cap: int | None) -> Out:
@@ -224,7 +242,7 @@ def crypt_final(h: int, kind: OpKind, cap: int | None) -> Out:
 
 # -- dual-function operations (spec 5.14) -----------------------------------
 
-def dual_update(h: int, first: OpKind, second: OpKind, data: bytes,
+def dual_update(h: int, first: OpKind, second: OpKind, data: Any,
                 cap: int | None) -> Out:
     """C_DigestEncryptUpdate, C_SignEncryptUpdate (data feeds both) and
     C_DecryptDigestUpdate, C_DecryptVerifyUpdate (the plaintext feeds
@@ -237,7 +255,7 @@ def dual_update(h: int, first: OpKind, second: OpKind, data: bytes,
     s.get(partner)
     out = crypt_update(h, crypt_kind, data, cap)
     n, value = out
-    if value is not None:
+    if isinstance(value, bytes):
         fed = data if crypt_kind is OpKind.ENCRYPT else value
         with s.active(partner) as st:
             st.feed(len(fed))

@@ -39,11 +39,22 @@ CRYPT = CKF.ENCRYPT | CKF.DECRYPT
 BOTH = frozenset({Op.ENCRYPT, Op.DECRYPT})
 
 
+def loaded_key(key: KeyLike | None) -> symmetric.AesKey:
+    """The checked key, kept in the object's cache (cleared on any
+    attribute change and on destroy)."""
+    k = keyed(key, KEY_TYPES)
+    cached: symmetric.AesKey | None = k.cache.get("aes")
+    if cached is None:
+        value = attr_bytes(k, CKA.VALUE)
+        if len(value) not in AES_LENGTHS:
+            raise KeySizeRange("AES keys are 16, 24 or 32 bytes")
+        cached = symmetric.AesKey(value)
+        k.cache["aes"] = cached
+    return cached
+
+
 def aes_key(key: KeyLike | None) -> bytes:
-    value = attr_bytes(keyed(key, KEY_TYPES), CKA.VALUE)
-    if len(value) not in AES_LENGTHS:
-        raise KeySizeRange("AES keys are 16, 24 or 32 bytes")
-    return value
+    return loaded_key(key).value
 
 
 def _iv(params: object) -> bytes:
@@ -53,40 +64,41 @@ def _iv(params: object) -> bytes:
     return iv
 
 
-Builder = Callable[[bytes, object, bool], Any]
+Builder = Callable[[symmetric.AesKey, object, bool], Any]
 
 
-def _ecb(key: bytes, params: object, enc: bool) -> BlockOp:
+def _ecb(key: symmetric.AesKey, params: object, enc: bool) -> BlockOp:
     no_params(params)
     return BlockOp(symmetric.ecb(key, enc), enc, pad=False)
 
 
-def _cbc(key: bytes, params: object, enc: bool) -> BlockOp:
+def _cbc(key: symmetric.AesKey, params: object, enc: bool) -> BlockOp:
     return BlockOp(symmetric.cbc(key, _iv(params), enc), enc, pad=False)
 
 
-def _cbc_pad(key: bytes, params: object, enc: bool) -> BlockOp:
+def _cbc_pad(key: symmetric.AesKey, params: object, enc: bool) -> BlockOp:
     return BlockOp(symmetric.cbc(key, _iv(params), enc), enc, pad=True)
 
 
-def _ctr(key: bytes, params: object, enc: bool) -> CtrOp:
+def _ctr(key: symmetric.AesKey, params: object, enc: bool) -> CtrOp:
     p = params_of(params, AesCtrParams)
     if not 1 <= p.counter_bits <= 128 or len(p.cb) != symmetric.BLOCK:
         raise MechanismParamInvalid("bad CK_AES_CTR_PARAMS")
     return CtrOp(symmetric.ctr(key, p.cb), p.cb, p.counter_bits, enc)
 
 
-def _gcm(key: bytes, params: object, enc: bool) -> GcmEncrypt | GcmDecrypt:
+def _gcm(key: symmetric.AesKey, params: object,
+         enc: bool) -> GcmEncrypt | GcmDecrypt:
     p = params_of(params, GcmParams)
     return GcmEncrypt(key, p) if enc else GcmDecrypt(key, p)
 
 
 def _ops(build: Builder) -> dict[Op, Factory]:
     def enc(key: KeyLike | None, params: object) -> Any:
-        return build(aes_key(key), params, True)
+        return build(loaded_key(key), params, True)
 
     def dec(key: KeyLike | None, params: object) -> Any:
-        return build(aes_key(key), params, False)
+        return build(loaded_key(key), params, False)
     return {Op.ENCRYPT: enc, Op.DECRYPT: dec}
 
 

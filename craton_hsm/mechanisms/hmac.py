@@ -60,6 +60,9 @@ _HMACS = (
 def _factory(name: str, key_types: frozenset[int],
              cls: type[MacSign | MacVerify], general: bool) -> Factory:
     full = digest_size(name)
+    # The key object's cache keeps one unfed context per hash; each
+    # operation copies it instead of keying HMAC anew (issue 9).
+    slot = "hmac_" + name
 
     def make(key: KeyLike | None, params: object) -> MacSign | MacVerify:
         if general:
@@ -67,9 +70,13 @@ def _factory(name: str, key_types: frozenset[int],
         else:
             no_params(params)
             size = full
-        value = attr_bytes(keyed(key, key_types), CKA.VALUE)
-        in_range(len(value), KEY_BYTES, "HMAC key bytes")
-        return cls(Hmac(name, value), size)
+        k = keyed(key, key_types)
+        keyed_ctx: Hmac | None = k.cache.get(slot)
+        if keyed_ctx is None:
+            value = attr_bytes(k, CKA.VALUE)
+            in_range(len(value), KEY_BYTES, "HMAC key bytes")
+            keyed_ctx = k.cache[slot] = Hmac(name, value)
+        return cls(keyed_ctx.copy(), size)
     return make
 
 

@@ -101,7 +101,8 @@ class RsaRecover:
     def one_shot(self, signature: bytes) -> bytes:
         if len(signature) != self._k:
             raise SignatureLenRange("signature length wrong for key")
-        return backend.recover_pkcs1(self._pub, signature)
+        # The binding takes bytes only, not a view of the caller's buffer.
+        return backend.recover_pkcs1(self._pub, bytes(signature))
 
 
 def _verify_recover(key: KeyLike | None, params: object) -> RsaRecover:
