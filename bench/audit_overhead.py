@@ -64,7 +64,9 @@ def measure(audit: bool, n: int, objects: int) -> dict[str, float]:
                "CRATON_HSM_CONFIG": str(conf)}
         done = subprocess.run(
             [sys.executable, __file__, "--child", str(n), str(objects)],
-            env=env, capture_output=True, text=True, check=True)
+            env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            sys.exit(f"child failed ({done.returncode}):\n{done.stderr}")
         return json.loads(done.stdout.splitlines()[-1])
 
 

@@ -108,8 +108,21 @@ void craton_arena_wipe(size_t offset, size_t n);
 """
 
 
+# The audit append's system calls (ffi/audit.c), called from
+# craton_hsm/abi/audited.py through the cffi lib; not exported.
+AUDIT_CDEF = """
+int craton_audit_enter(int lock_fd, int log_fd, const void *head,
+                       int64_t epoch);
+int craton_audit_commit(int lock_fd, int log_fd, const char *line, size_t n,
+                        int sync, void *head, int64_t epoch, uint64_t size,
+                        uint64_t gen, uint64_t ino, uint64_t seq,
+                        uint64_t first, const char *hash);
+"""
+
+
 def make_cdef(functions: list[Function]) -> str:
-    lines = [(CBINDINGS / "pkcs11_types.h").read_text(), ARENA_CDEF]
+    lines = [(CBINDINGS / "pkcs11_types.h").read_text(), ARENA_CDEF,
+             AUDIT_CDEF]
     for f in python_functions(functions):
         lines.append(f'extern "Python+C" {f.proto("py_" + f.name)};')
     return "\n".join(lines) + "\n"
@@ -168,6 +181,7 @@ def make_source(functions: list[Function], venv_fallback: str) -> str:
                functions),
         (Path(__file__).parent / "shim.c").read_text(),
         (Path(__file__).parent / "arena.c").read_text(),
+        (Path(__file__).parent / "audit.c").read_text(),
         "/* Forwarders: refuse until the boot in C_Initialize completed. */",
         *[_forwarder(f) for f in pyfns
           if f.name not in ("C_Initialize", "C_Finalize", "C_GetInfo")],

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from _craton_hsm_abi import ffi
+from _craton_hsm_abi import ffi, lib
 
 from craton_hsm import audit
 from craton_hsm._generated_ck import CKA, CKM, CKR, CKU
+from craton_hsm.audit import trail
 from craton_hsm.audit.record import digest_bytes
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.errors import CryptokiNotInitialized, rv_name
@@ -111,6 +112,25 @@ TABLE: dict[str, Audited] = {
 
 
 Reader = Callable[[tuple[Any, ...], dict[str, Any]], None]
+
+
+class _Native:
+    """trail.Native over ffi/audit.c: in the library, an ordinary
+    append's flock, write(2), fsync and head update are two C calls."""
+
+    def __init__(self) -> None:
+        self.enter = lib.craton_audit_enter
+        self.commit = lib.craton_audit_commit
+
+    def pointer(self, head: Any) -> Any:
+        return ffi.from_buffer(head)
+
+    def release(self, pointer: Any) -> None:
+        # The mmap cannot close while cffi holds its buffer.
+        ffi.release(pointer)
+
+
+trail.use_native(_Native())
 
 
 def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:

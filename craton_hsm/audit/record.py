@@ -44,13 +44,13 @@ _PLANS_MAX = 4096   # distinct key sets kept (a hostile file cannot grow it)
 class _Plan:
     """How to write records with one key set: ``take`` gets the values
     in sorted key order; the first ``cut`` members go before "hash"
-    (``head``), the rest after it (``tail``).  ``fast_*`` are the same
-    formats with each value's quotes in place, for the value types the
-    key set was first seen with (str and int only), used when the
-    result needs no escaping."""
+    (``head``), the rest after it (``tail``).  ``fast_body`` is the
+    whole body in one format with each value's quotes in place, for the
+    value types the key set was first seen with (str and int only),
+    used when the result needs no escaping."""
 
-    __slots__ = ("after", "before", "cut", "fast_head", "fast_tail", "head",
-                 "join", "quotes", "tail", "take", "types")
+    __slots__ = ("after", "before", "cut", "fast_body", "head", "join",
+                 "marker", "quotes", "tail", "take", "types")
 
     def __init__(self, record: dict[str, Any]) -> None:
         order = sorted(record)
@@ -66,25 +66,37 @@ class _Plan:
         types = tuple(map(type, self.take(record)))
         slots = [n + ('"%s"' if t is str else "%s")
                  for n, t in zip(names, types)]
-        self.fast_head = "{" + ",".join(slots[:cut])
-        self.fast_tail = ",".join(slots[cut:]) + "}"
-        self.quotes = (self.fast_head + self.fast_tail).count('"')
+        self.fast_body = "{" + ",".join(slots) + "}"
+        # Bytes json escapes that the format's own text holds (its
+        # quotes; a key needing escapes makes the fast path never match).
+        fmt = self.fast_body.replace("%%", "%").replace("%s", "").encode(
+            "utf-8")
+        self.quotes = len(fmt) - len(fmt.translate(None, _ESCAPED))
         self.types = types if all(t is str or t is int for t in types) \
             else None
+        # In a fast body no value holds a '"', so the first occurrence
+        # of the member after "hash" is that member: the hash goes there.
+        self.marker = ("," + names[cut].replace("%%", "%")).encode(
+            "utf-8") if 0 < cut < len(order) else b""
+
+    def fast(self, record: dict[str, Any]) -> bytes | None:
+        """The whole body (UTF-8) through the no-escape format, or None
+        when a value's type differs from the plan's or json would escape
+        something: a '"', '\\' or control character in a value, seen as
+        more bytes of those kinds than the format itself holds (one
+        bytes.translate pass; str.isprintable cost five times more)."""
+        values = self.take(record)
+        if tuple(map(type, values)) == self.types:
+            body = (self.fast_body % values).encode("utf-8")
+            if len(body) - len(body.translate(None, _ESCAPED)) \
+                    == self.quotes:
+                return body
+        return None
 
     def encode(self, record: dict[str, Any]) -> tuple[str, str]:
         """The members before and after "hash", exactly as json.dumps
         writes them."""
         values = self.take(record)
-        if tuple(map(type, values)) == self.types:
-            head = self.fast_head % values[:self.cut]
-            tail = self.fast_tail % values[self.cut:]
-            both = head + tail
-            # Valid only where json escapes nothing: no '"', '\\' or
-            # control character in any value.
-            if both.count('"') == self.quotes and "\\" not in both \
-                    and both.isprintable():
-                return head, tail
         encoded = tuple([_quote(v) if v.__class__ is str
                          else v.__repr__() if v.__class__ is int
                          else _dumps(v) for v in values])
@@ -93,30 +105,44 @@ class _Plan:
 
 
 _plans: dict[tuple[str, ...], _Plan] = {}
+# What json escapes: '"', '\\' and the C0 controls (RFC 8259 section 7).
+_ESCAPED = bytes(range(0x20)) + b'"\\'
 
 
-def _encode(record: dict[str, Any]) -> tuple[_Plan, str, str]:
+def _plan(record: dict[str, Any]) -> _Plan:
     keys = tuple(record)
     plan = _plans.get(keys)
     if plan is None:
         plan = _Plan(record)
         if len(_plans) < _PLANS_MAX:
             _plans[keys] = plan
-    head, tail = plan.encode(record)
-    return plan, head, tail
+    return plan
 
 
 def canonical(record: dict[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: the one form records are hashed
     and written in (any JSON library reproduces it)."""
-    plan, head, tail = _encode(record)
-    return (head + plan.join + tail).encode("utf-8")
+    plan = _plan(record)
+    body = plan.fast(record)
+    if body is None:
+        head, tail = plan.encode(record)
+        return (head + plan.join + tail).encode("utf-8")
+    return body
 
 
 def seal(chain: Chain, record: dict[str, Any]) -> tuple[bytes, str]:
     """The record's line (with ``hash``) and its hash; ``record`` must
     not contain ``hash``.  One formatting pass serves both."""
-    plan, head, tail = _encode(record)
+    plan = _plans.get(tuple(record)) or _plan(record)
+    marker = plan.marker
+    if marker:
+        body = plan.fast(record)
+        if body is not None:
+            digest = chain.digest(body)
+            cut = body.find(marker)
+            return b"".join((body[:cut], b',"hash":"', digest.encode(),
+                             b'"', body[cut:], b"\n")), digest
+    head, tail = plan.encode(record)
     digest = chain.digest((head + plan.join + tail).encode("utf-8"))
     return (head + plan.before + digest + plan.after + tail
             + "\n").encode("utf-8"), digest
@@ -136,11 +162,12 @@ def utc_now() -> str:
     """UTC RFC 3339 with microseconds, e.g. 2025-01-31T12:00:00.123456Z.
     The date and time of day are formatted once per second."""
     global _second, _stamp
-    whole, micro = divmod(time.time_ns() // 1000, 1_000_000)
+    micro = time.time_ns() // 1000
+    whole = micro // 1_000_000
     if whole != _second:
-        _second, _stamp = whole, time.strftime("%Y-%m-%dT%H:%M:%S",
+        _second, _stamp = whole, time.strftime("%Y-%m-%dT%H:%M:%S.",
                                                time.gmtime(whole))
-    return f"{_stamp}.{micro:06d}Z"
+    return f"{_stamp}{micro - whole * 1_000_000:06d}Z"
 
 
 @dataclass(frozen=True)

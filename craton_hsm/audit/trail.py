@@ -1,21 +1,28 @@
 """The append side of the audit chain (docs/audit.md "Chain").
 
 Several processes may share one audit directory.  Each append takes an
-exclusive flock(2) on ``audit.lock``, re-reads the chain head (the last
-record's seq and hash) when the active file changed under it, writes one
-line with O_APPEND and, per the fsync policy, fsyncs before the lock is
-released, so the records of all processes form one chain.
+exclusive flock(2) on ``audit.lock``, brings its view of the chain head
+(the last record's seq and hash) up to date when another process
+appended or rotated meanwhile, writes one line with O_APPEND and, per
+the fsync policy, fsyncs before the lock is released, so the records of
+all processes form one chain.
+
+"Did anyone else append?" is answered by the shared head kept in the
+first bytes of ``audit.lock`` (:class:`Head`), mapped into every
+appending process: a memory read instead of a stat(2) of the log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import mmap
 import os
+import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from craton_hsm.audit import files, keys
 from craton_hsm.audit import record as rec
@@ -30,6 +37,55 @@ class Policy:
     checkpoint_every: int
 
 
+# The shared head (docs/audit.md "Files, rotation, several processes"),
+# little-endian at offset 0 of audit.lock, read and written only under
+# the flock:
+#   magic   8 bytes  HEAD_MAGIC
+#   epoch   u64      bumped by an appender BEFORE it writes to the log
+#   done    u64      set to epoch once the fields below describe the log
+#   gen     u64      bumped whenever audit.log becomes another file
+#   ino     u64      inode of audit.log
+#   size    u64      its size
+#   seq     u64      the last record's seq
+#   first   u64      seq of the first record of audit.log
+#   hash    64 bytes the last record's hash (hex)
+# A process whose last epoch still stands knows that no one appended.
+# epoch != done means an appender died (or failed) mid-append: the
+# others re-read the log itself.
+HEAD_MAGIC = b"crhead01"
+HEAD_BYTES = mmap.PAGESIZE
+_EPOCH = struct.Struct("<Q")
+_FIELDS = struct.Struct("<QQQQQ64s")       # gen .. hash
+_HEAD = struct.Struct("<8sQQQQQQQ64s")     # the whole head
+_EPOCH_AT, _DONE_AT, _FIELDS_AT = 8, 16, 24
+
+
+class Native(Protocol):
+    """ffi/audit.c, handed over by the library (``abi.audited``): the
+    system calls of an ordinary append in two calls, GIL released."""
+
+    def pointer(self, head: mmap.mmap) -> Any:
+        """The head's address, valid until :meth:`release`."""
+
+    def release(self, pointer: Any) -> None: ...
+
+    def enter(self, lock_fd: int, log_fd: int, head: Any,
+              epoch: int) -> int: ...
+
+    def commit(self, lock_fd: int, log_fd: int, line: bytes, n: int,
+               sync: int, head: Any, epoch: int, size: int, gen: int,
+               ino: int, seq: int, first: int, digest: bytes) -> int: ...
+
+
+_native: Native | None = None
+
+
+def use_native(native: Native | None) -> None:
+    """Trails opened from now on append through ``native``."""
+    global _native
+    _native = native
+
+
 class Trail:
     """One process's handle on an audit directory."""
 
@@ -39,51 +95,125 @@ class Trail:
         self.policy = policy
         self._fsync_all = policy.fsync == "always"
         self._fsync_state = policy.fsync == "state"
+        self._every = policy.checkpoint_every
+        self._max_bytes = policy.max_file_bytes
         self.pid = os.getpid()
         self._tlock = threading.Lock()   # flock does not order threads
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / files.LOCK,
                                 os.O_RDWR | os.O_CREAT, 0o600)
+        self._map: mmap.mmap | None = None
+        self._native = _native
+        self._pointer: Any = None
         self.key = keys.signing_key(directory)
         self.chain = rec.Chain(rec.SHA256)   # until _sync reads the file
         self._fd = -1
         self._ino = -1
+        self._gen = -1
         self._size = 0
         self._seq = 0
         self._head = rec.GENESIS_PREV
         self._first_seq = 1
+        self._epoch = -1        # the head epoch this process left
+        self._next_epoch = 0    # the one _begin marked, for _publish
         self.genesis = False
-        with self._locked():
-            self._sync()
+        try:
+            with self._locked():
+                # An empty lock file (first use, or a directory written
+                # before the head existed) grows to one zeroed page:
+                # no magic, so the first append reads the log.
+                if os.fstat(self._lock_fd).st_size < HEAD_BYTES:
+                    os.ftruncate(self._lock_fd, HEAD_BYTES)
+                self._map = mmap.mmap(self._lock_fd, HEAD_BYTES)
+                if self._native is not None:
+                    self._pointer = self._native.pointer(self._map)
+                self._resync()
+        except BaseException:
+            self.close()
+            raise
 
     # -- the chain head --------------------------------------------------
 
     def _locked(self) -> _Held:
         return _Held(self._tlock, self._lock_fd)
 
+    def _current(self) -> bool:
+        """True when no other process appended or rotated since this one
+        last held the lock (a memory read), and audit.log was not
+        removed or replaced behind everyone's back (its link count)."""
+        assert self._map is not None
+        return _EPOCH.unpack_from(self._map, _EPOCH_AT)[0] == self._epoch \
+            and os.fstat(self._fd).st_nlink > 0
+
+    def _resync(self) -> None:
+        """Bring the head up to date: from the shared head when another
+        process left it complete for the file this one has open, else
+        from the log itself."""
+        assert self._map is not None
+        magic, epoch, done, gen, ino, size, seq, first, digest = \
+            _HEAD.unpack_from(self._map, 0)
+        whole = magic == HEAD_MAGIC and epoch == done
+        if whole and gen == self._gen and ino == self._ino \
+                and self._fd >= 0 and os.fstat(self._fd).st_nlink > 0:
+            self._seq, self._head = seq, digest.decode("ascii")
+            self._size, self._first_seq = size, first
+            self._epoch = epoch
+            return
+        self._epoch = -1        # until _publish: a failed read repeats
+        self._sync(reopen=not whole or gen != self._gen)
+        if magic != HEAD_MAGIC:
+            self._map[:8] = HEAD_MAGIC
+        known = whole and ino == self._ino
+        self._gen = gen if known else (gen + 1 if magic == HEAD_MAGIC
+                                       else 1)
+        self._begin()
+        self._publish()
+
+    def _begin(self) -> None:
+        """Mark the head as being changed (before any write to the log):
+        if this process dies before _publish, the others see epoch !=
+        done and re-read the log."""
+        assert self._map is not None
+        epoch = _EPOCH.unpack_from(self._map, _EPOCH_AT)[0] + 1
+        _EPOCH.pack_into(self._map, _EPOCH_AT, epoch)
+        self._epoch = -1            # until _publish: re-read if it fails
+        self._next_epoch = epoch
+
+    def _publish(self) -> None:
+        """The head after this process's writes; ``done`` last, so a
+        head cut short by a kill is never taken as complete."""
+        assert self._map is not None
+        m = self._map
+        _FIELDS.pack_into(m, _FIELDS_AT, self._gen, self._ino, self._size,
+                          self._seq, self._first_seq,
+                          self._head.encode("ascii"))
+        epoch = self._next_epoch
+        _EPOCH.pack_into(m, _DONE_AT, epoch)
+        self._epoch = epoch
+
     def _open_active(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
+            self._fd = -1
         self._fd = os.open(self._active,
                            os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         st = os.fstat(self._fd)
         self._ino, self._size = st.st_ino, -1
 
-    def _sync(self) -> None:
-        """Re-read the head if another process appended or rotated:
-        same inode and the size this process left mean no one else
-        wrote (one stat(2), the common case)."""
+    def _sync(self, reopen: bool) -> None:
+        """Re-read the head from the log: same inode and the size this
+        process left mean no one else wrote."""
         try:
             st = os.stat(self._active)
         except FileNotFoundError:
             st = None
-        if st is not None and st.st_ino == self._ino \
+        if not reopen and st is not None and st.st_ino == self._ino \
                 and st.st_size == self._size:
             return
-        if st is None or st.st_ino != self._ino:
+        if reopen or st is None or st.st_ino != self._ino:
             self._open_active()
             self._read_header()
-            st = os.fstat(self._fd)
+        st = os.fstat(self._fd)
         if st.st_size != self._size:
             self._read_head(st.st_size)
 
@@ -110,6 +240,8 @@ class Trail:
         if last:
             record = files.parse(last[-1])
             self._seq, self._head = int(record["seq"]), str(record["hash"])
+            if len(self._head) != 64 or not self._head.isascii():
+                raise ValueError("the last record's hash is malformed")
         else:
             self._seq, self._head = self._previous_file_head()
             self._first_seq = self._seq + 1
@@ -133,31 +265,94 @@ class Trail:
     def append(self, event: str, fields: dict[str, Any],
                durable: bool) -> None:
         """Write one record (and a checkpoint when one is due); OSError
-        when the log cannot be written.  The caller (``audit.append``)
-        makes sure this process opened the trail (no fork in between)."""
+        when the log cannot be written.  ``fields`` becomes the record
+        (the caller hands over a dict of its own).  The caller
+        (``audit.append``) makes sure this process opened the trail (no
+        fork in between)."""
         tlock = self._tlock
         tlock.acquire()
         try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            native = self._native
+            if native is not None:
+                stale = native.enter(self._lock_fd, self._fd, self._pointer,
+                                     self._epoch)
+                if stale < 0:
+                    raise OSError(-stale, os.strerror(-stale))
+            else:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                stale = not self._current()
+            held = True
             try:
-                self._sync()
+                if stale:
+                    self._resync()
+                seq = self._seq + 1
+                # The common case: one record, no genesis, checkpoint or
+                # rotation; written, published and unlocked by _commit.
+                if seq > 1 and seq % self._every:
+                    fields["seq"] = seq
+                    fields["time"] = rec.utc_now()
+                    fields["pid"] = self.pid
+                    fields["event"] = event
+                    fields["prev"] = self._head
+                    line, digest = rec.seal(self.chain, fields)
+                    if self._size + len(line) <= self._max_bytes:
+                        self._commit(line, digest, self._fsync_all or
+                                     (durable and self._fsync_state))
+                        held = False
+                        return
+                self._begin()
                 if not self._seq:
                     self._write("genesis", {"chain": self.chain.algorithm},
                                 True)
                     self.genesis = True
                 self._write(event, fields, durable)
-                if not self._seq % self.policy.checkpoint_every:
+                if not self._seq % self._every:
                     self._checkpoint()
+                self._publish()
             finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                if held:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         finally:
             tlock.release()
 
+    def _commit(self, line: bytes, digest: str, sync: bool) -> None:
+        """Write one record with the lock held, then publish the head
+        and unlock; OSError (lock still held, head left incomplete so
+        every process re-reads the log) when it cannot be written."""
+        epoch, size, n = self._epoch + 1, self._size, len(line)
+        self._epoch = -1
+        native = self._native
+        if native is not None:
+            failed = native.commit(
+                self._lock_fd, self._fd, line, n, sync, self._pointer,
+                epoch, size, self._gen, self._ino, self._seq + 1,
+                self._first_seq, digest.encode("ascii"))
+            if failed:
+                raise OSError(-failed, os.strerror(-failed))
+        else:
+            assert self._map is not None
+            self._next_epoch = epoch
+            _EPOCH.pack_into(self._map, _EPOCH_AT, epoch)
+            self._write_line(line, size)
+            if sync:
+                os.fsync(self._fd)
+        self._seq += 1
+        self._head = digest
+        self._size = size + n
+        if native is None:
+            self._publish()
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        else:
+            self._epoch = epoch
+
     def checkpoint(self) -> None:
         with self._locked():
-            self._sync()
+            if not self._current():
+                self._resync()
             if self._seq:
+                self._begin()
                 self._checkpoint()
+                self._publish()
 
     def _checkpoint(self) -> None:
         sig = prim.sign(self.key.private,
@@ -167,40 +362,44 @@ class Trail:
                                    "key": self.key.key_id,
                                    "sig": sig.hex()}, True)
 
-    def _write(self, event: str, fields: dict[str, Any],
+    def _write(self, event: str, record: dict[str, Any],
                durable: bool) -> None:
-        record = {**fields, "seq": self._seq + 1, "time": rec.utc_now(),
-                  "pid": self.pid, "event": event, "prev": self._head}
+        # The core fields go in after the caller's, in this order (the
+        # encoder's plan is chosen by the key order).
+        record["seq"] = self._seq + 1
+        record["time"] = rec.utc_now()
+        record["pid"] = self.pid
+        record["event"] = event
+        record["prev"] = self._head
         line, digest = rec.seal(self.chain, record)
-        if self._size + len(line) > self.policy.max_file_bytes \
-                and self._size:
+        size = self._size
+        if size + len(line) > self._max_bytes and size:
             self._rotate()
-            record.update(seq=self._seq + 1, prev=self._head)
+            record["seq"], record["prev"] = self._seq + 1, self._head
             line, digest = rec.seal(self.chain, record)
+            size = self._size
+        self._write_line(line, size)
+        self._seq += 1
+        self._head = digest
+        self._size = size + len(line)
+        if self._fsync_all or (durable and self._fsync_state):
+            os.fsync(self._fd)
+
+    def _write_line(self, line: bytes, size: int) -> None:
         # One write(2) on an O_APPEND descriptor: the kernel has the
         # record before the call returns (docs/audit.md "Durability").
+        fd = self._fd
         try:
-            written = os.write(self._fd, line)
+            written = os.write(fd, line)
             if written != len(line):
-                _write_all(self._fd, line[written:])
+                _write_all(fd, line[written:])
         except OSError:
             # A full disk takes part of a line: a torn record would break
             # the chain for every later append, so cut it off again (the
             # flock is held: no other process appended meanwhile).
             with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._size)
+                os.ftruncate(fd, size)
             raise
-        self._seq += 1
-        self._head = digest
-        self._size += len(line)
-        if self._fsync_all or (durable and self._fsync_state):
-            os.fsync(self._fd)
-
-    def _seal(self, event: str, fields: dict[str, Any]
-              ) -> tuple[bytes, str]:
-        record = {**fields, "seq": self._seq + 1, "time": rec.utc_now(),
-                  "pid": self.pid, "event": event, "prev": self._head}
-        return rec.seal(self.chain, record)
 
     def _rotate(self) -> None:
         """Close the active file under its first seq's name; the new
@@ -209,14 +408,25 @@ class Trail:
         os.fsync(self._fd)
         os.rename(self.directory / files.ACTIVE, self.directory / old)
         self._open_active()
+        self._gen += 1
         self._first_seq = self._seq + 1
-        line, digest = self._seal("rotate", {
-            "prev_file": old, "chain": self.chain.algorithm})
+        record: dict[str, Any] = {"prev_file": old,
+                                  "chain": self.chain.algorithm,
+                                  "seq": self._seq + 1,
+                                  "time": rec.utc_now(), "pid": self.pid,
+                                  "event": "rotate", "prev": self._head}
+        line, digest = rec.seal(self.chain, record)
         _write_all(self._fd, line)
         self._seq, self._head = self._seq + 1, digest
         self._size = len(line)
 
     def close(self) -> None:
+        if self._pointer is not None and self._native is not None:
+            self._native.release(self._pointer)
+            self._pointer = None
+        if self._map is not None:
+            self._map.close()
+            self._map = None
         for fd in (self._fd, self._lock_fd):
             if fd >= 0:
                 os.close(fd)
