@@ -58,6 +58,7 @@ _EPOCH = struct.Struct("<Q")
 _FIELDS = struct.Struct("<QQQQQ64s")       # gen .. hash
 _HEAD = struct.Struct("<8sQQQQQQQ64s")     # the whole head
 _EPOCH_AT, _DONE_AT, _FIELDS_AT = 8, 16, 24
+_EPOCH_MAX = (1 << 63) - 1
 
 
 class Native(Protocol):
@@ -152,7 +153,7 @@ class Trail:
         assert self._map is not None
         magic, epoch, done, gen, ino, size, seq, first, digest = \
             _HEAD.unpack_from(self._map, 0)
-        whole = magic == HEAD_MAGIC and epoch == done
+        whole = magic == HEAD_MAGIC and epoch == done and epoch <= _EPOCH_MAX
         if whole and gen == self._gen and ino == self._ino \
                 and self._fd >= 0 and os.fstat(self._fd).st_nlink > 0:
             self._seq, self._head = seq, digest.decode("ascii")
@@ -164,8 +165,8 @@ class Trail:
         if magic != HEAD_MAGIC:
             self._map[:8] = HEAD_MAGIC
         known = whole and ino == self._ino
-        self._gen = gen if known else (gen + 1 if magic == HEAD_MAGIC
-                                       else 1)
+        self._gen = gen if known else (gen + 1) & _EPOCH_MAX \
+            if magic == HEAD_MAGIC else 1
         self._begin()
         self._publish()
 
@@ -174,7 +175,10 @@ class Trail:
         if this process dies before _publish, the others see epoch !=
         done and re-read the log."""
         assert self._map is not None
-        epoch = _EPOCH.unpack_from(self._map, _EPOCH_AT)[0] + 1
+        # Epochs stay below 2**63 (the C side takes them as int64_t),
+        # whatever a damaged head held.
+        epoch = (_EPOCH.unpack_from(self._map, _EPOCH_AT)[0] + 1) \
+            & _EPOCH_MAX
         _EPOCH.pack_into(self._map, _EPOCH_AT, epoch)
         self._epoch = -1            # until _publish: re-read if it fails
         self._next_epoch = epoch
@@ -319,7 +323,7 @@ class Trail:
         """Write one record with the lock held, then publish the head
         and unlock; OSError (lock still held, head left incomplete so
         every process re-reads the log) when it cannot be written."""
-        epoch, size, n = self._epoch + 1, self._size, len(line)
+        epoch, size, n = (self._epoch + 1) & _EPOCH_MAX, self._size, len(line)
         self._epoch = -1
         native = self._native
         if native is not None:
@@ -355,12 +359,14 @@ class Trail:
                 self._publish()
 
     def _checkpoint(self) -> None:
+        self._write("checkpoint", self._signed(), True)
+
+    def _signed(self) -> dict[str, Any]:
+        """A checkpoint's fields: the signature of the current head."""
         sig = prim.sign(self.key.private,
                         rec.checkpoint_message(self._seq, self._head))
-        self._write("checkpoint", {"signed_seq": self._seq,
-                                   "signed_hash": self._head,
-                                   "key": self.key.key_id,
-                                   "sig": sig.hex()}, True)
+        return {"signed_seq": self._seq, "signed_hash": self._head,
+                "key": self.key.key_id, "sig": sig.hex()}
 
     def _write(self, event: str, record: dict[str, Any],
                durable: bool) -> None:
@@ -376,6 +382,9 @@ class Trail:
         if size + len(line) > self._max_bytes and size:
             self._rotate()
             record["seq"], record["prev"] = self._seq + 1, self._head
+            if event == "checkpoint":
+                # It signs the record before it, now the rotate record.
+                record.update(self._signed())
             line, digest = rec.seal(self.chain, record)
             size = self._size
         self._write_line(line, size)
@@ -408,7 +417,7 @@ class Trail:
         os.fsync(self._fd)
         os.rename(self.directory / files.ACTIVE, self.directory / old)
         self._open_active()
-        self._gen += 1
+        self._gen = (self._gen + 1) & _EPOCH_MAX
         self._first_seq = self._seq + 1
         record: dict[str, Any] = {"prev_file": old,
                                   "chain": self.chain.algorithm,
