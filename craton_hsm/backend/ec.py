@@ -93,8 +93,13 @@ ORDERS: dict[str, int] = {name: int(n, 16) for name, n in {
 
 def public_point(curve: str, scalar: int) -> bytes:
     """The uncompressed public point d*G of a private scalar."""
-    return load_private(curve, scalar).public_key().public_bytes(
-        Encoding.X962, PublicFormat.UncompressedPoint)
+    return encoded_point(load_private(curve, scalar))
+
+
+def encoded_point(key: EcPrivateKey) -> bytes:
+    """The uncompressed public point of a loaded private key."""
+    return key.public_key().public_bytes(Encoding.X962,
+                                         PublicFormat.UncompressedPoint)
 
 
 def load_private(curve: str, scalar: int) -> EcPrivateKey:
@@ -136,8 +141,12 @@ _ED_PUBLIC: dict[str, Callable[[bytes], EdPublicKey]] = {
 def ed_public(curve: str, raw: bytes) -> bytes:
     """The raw public key of a raw private key (RFC 8032 section 5.1.5 /
     5.2.5: the private key is b random bits, here from the DRBG)."""
-    return load_ed_private(curve, raw).public_key().public_bytes(
-        Encoding.Raw, PublicFormat.Raw)
+    return ed_public_of(load_ed_private(curve, raw))
+
+
+def ed_public_of(key: EdPrivateKey) -> bytes:
+    """The raw public key of a loaded EdDSA private key."""
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 
 def load_ed_private(curve: str, raw: bytes) -> EdPrivateKey:

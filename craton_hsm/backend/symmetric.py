@@ -10,11 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.bindings._rust import openssl as rust_openssl
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from craton_hsm.errors import EncryptedDataInvalid
+
+_ciphers = rust_openssl.ciphers
 
 BLOCK = 16
 GCM_IV_BYTES = (8, 128)  # what OpenSSL's GCM accepts
@@ -53,10 +56,15 @@ class Context:
     """An AES encryptor or decryptor."""
 
     def __init__(self, key: KeyArg, mode: modes.Mode, encrypt: bool) -> None:
-        cipher: Cipher[Any] = Cipher(_algorithm(key), mode)
-        self._ctx: Any = cipher.encryptor() if encrypt else cipher.decryptor()
+        # What Cipher(...).encryptor() runs, without the wrapper object
+        # made and dropped per operation (issue 9); the mode's own check
+        # (IV length) still runs.
+        algorithm = _algorithm(key)
+        mode.validate_for_algorithm(algorithm)
+        self._ctx: Any = (_ciphers.create_encryption_ctx if encrypt else
+                          _ciphers.create_decryption_ctx)(algorithm, mode)
 
-    def update(self, data: bytes) -> bytes:
+    def update(self, data: Any) -> bytes:
         return bytes(self._ctx.update(data))
 
     def update_into(self, data: Any, out: Any) -> int:

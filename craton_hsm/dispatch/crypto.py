@@ -44,10 +44,23 @@ ASYMMETRIC = frozenset({CKK.RSA, CKK.EC, CKK.EC_EDWARDS,
 PRIVATE_OPS = frozenset({OpKind.SIGN, OpKind.DECRYPT, OpKind.SIGN_RECOVER})
 
 
+# Plain ints for the per-*Init checks: an IntEnum member read is a
+# class-attribute look-up through the enum machinery (issue 9).
+_KEY_TYPE = int(CKA.KEY_TYPE)
+_CLASS = int(CKA.CLASS)
+_ALLOWED = int(CKA.ALLOWED_MECHANISMS)
+_SECRET_KEY = int(CKO.SECRET_KEY)
+_PRIVATE_KEY = int(CKO.PRIVATE_KEY)
+_PUBLIC_KEY = int(CKO.PUBLIC_KEY)
+_ASYMMETRIC = frozenset(int(t) for t in ASYMMETRIC)
+_PRIVATE_OPS = frozenset(PRIVATE_OPS)
+_CAPABILITY = {kind: int(cap) for kind, cap in CAPABILITY.items()}
+
+
 def expected_class(kind: OpKind, key_type: int) -> int:
-    if key_type not in ASYMMETRIC:
-        return int(CKO.SECRET_KEY)
-    return int(CKO.PRIVATE_KEY if kind in PRIVATE_OPS else CKO.PUBLIC_KEY)
+    if key_type not in _ASYMMETRIC:
+        return _SECRET_KEY
+    return _PRIVATE_KEY if kind in _PRIVATE_OPS else _PUBLIC_KEY
 
 
 def check_key(kind: OpKind | None, capability: int | None, mechanism: int,
@@ -55,20 +68,21 @@ def check_key(kind: OpKind | None, capability: int | None, mechanism: int,
               expect_class: int | None = None) -> None:
     """Key checks shared by every keyed *Init (spec 5.8 ff.)."""
     attrs = obj.attrs
-    key_type = attrs.get(CKA.KEY_TYPE)
+    key_type = attrs.get(_KEY_TYPE)
     if key_type is None or key_type not in key_types:
         raise KeyTypeInconsistent(
             f"key type {key_type} not usable with 0x{mechanism:x}")
     want = expect_class if expect_class is not None else \
         expected_class(kind or OpKind.SIGN, key_type)
-    if attrs.get(CKA.CLASS) != want:
+    if attrs.get(_CLASS) != want:
         raise KeyTypeInconsistent("wrong key class for this operation")
-    if capability is not None and not attrs.get(capability, False):
-        raise KeyFunctionNotPermitted(f"key lacks attribute 0x{capability:x}")
     if capability is not None:
+        if not attrs.get(capability, False):
+            raise KeyFunctionNotPermitted(
+                f"key lacks attribute 0x{capability:x}")
         lifecycle.check_use(capability, attrs)
         approved.check_use(capability, attrs)
-    allowed = attrs.get(CKA.ALLOWED_MECHANISMS, ())
+    allowed = attrs.get(_ALLOWED)
     if allowed and mechanism not in allowed:
         raise MechanismInvalid("mechanism not in CKA_ALLOWED_MECHANISMS")
 
@@ -78,15 +92,15 @@ def init(h: int, kind: OpKind, mechanism: int, params: Any,
     s = session(h)
     if kind in s.ops:
         raise OperationActive(f"{kind.value} operation already active")
-    spec = approved.mechanism(mechanism, MECH_OP[kind], params)
-    factory = spec.factory(MECH_OP[kind])
+    what = MECH_OP[kind]
+    spec = approved.mechanism(mechanism, what, params)
+    factory = spec.factory(what)
     obj: Obj | None = None
     if key_handle is not None:
         obj = key_of(s, key_handle)
-        check_key(kind, CAPABILITY[kind], mechanism, spec.key_types, obj)
-    op = factory(obj, params)
-    s.begin(kind, OpState(op=op, mechanism=mechanism,
-                          key_handle=key_handle or 0))
+        check_key(kind, _CAPABILITY[kind], mechanism, spec.key_types, obj)
+    s.begin(kind, OpState(factory(obj, params), mechanism,
+                          key_handle or 0))
 
 
 def abort(h: int, kind: OpKind) -> None:
@@ -165,12 +179,15 @@ def sign_final(h: int, cap: int | None) -> Out:
                    exact=True, finishes=True)
 
 
-def verify(h: int, data: bytes, signature: bytes) -> None:
+def verify(h: int, data: Any, signature: bytes) -> None:
     s = session(h)
     st = _one_shot(s, OpKind.VERIFY)
-    with s.active(OpKind.VERIFY):
+    # The operation ends either way (spec 5.13: C_Verify always
+    # terminates it); no context manager on this per-call path.
+    try:
         st.op.verify(data, signature)
-    s.end(OpKind.VERIFY)
+    finally:
+        s.ops.pop(OpKind.VERIFY, None)
 
 
 def verify_final(h: int, signature: bytes) -> None:

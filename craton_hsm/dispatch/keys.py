@@ -67,12 +67,15 @@ def generate_key_pair(h: int, mechanism: int, params: Any,
         templates.Op.GENERATE_PRIVATE, priv_t,
         obj_class=int(CKO.PRIVATE_KEY), key_type=key_type,
         mechanism=mechanism)
-    pub_material, priv_material = factory(None, params).generate(pub_t,
-                                                                 priv_t)
+    generator = factory(None, params)
+    pub_material, priv_material = generator.generate(pub_t, priv_t)
     pub.update(pub_material)
     priv.update(priv_material)
-    # Pair-wise consistency test before storing (ISO/IEC 19790 7.10.3.3).
-    pct.key_pair(key_type, pub, priv)
+    # Pair-wise consistency test before storing (ISO/IEC 19790 7.10.3.3),
+    # with the private key the generator already loaded, if it offers
+    # it; the public key is still read from its new attributes.
+    pct.key_pair(key_type, pub, priv,
+                 getattr(generator, "private_cache", None))
     h_pub = store_new(s, pub)
     try:
         h_priv = store_new(s, priv)

@@ -95,7 +95,14 @@ def private_scalar(n: int) -> int:
 
 
 class EcKeyPairGenerator:
-    """Reads CKA_EC_PARAMS from the public template (section 2.3.10)."""
+    """Reads CKA_EC_PARAMS from the public template (section 2.3.10).
+
+    ``private_cache`` is what ``private_key`` would cache for the new
+    private key: the backend key the public point was computed from, so
+    the pair-wise test signs without deriving it again (issue 9)."""
+
+    def __init__(self) -> None:
+        self.private_cache: dict[str, Any] = {}
 
     def generate(
         self, pub_template: Mapping[int, Any],
@@ -103,7 +110,9 @@ class EcKeyPairGenerator:
     ) -> tuple[dict[int, Any], dict[int, Any]]:
         curve, params = curve_from_template(pub_template, Family.WEIERSTRASS)
         scalar = private_scalar(backend.ORDERS[curve.name])
-        point = backend.public_point(curve.name, scalar)
+        loaded = backend.load_private(curve.name, scalar)
+        point = backend.encoded_point(loaded)
+        self.private_cache = {"ec_priv": (curve, loaded)}
         pub: dict[int, Any] = {CKA.EC_PARAMS: params,
                                CKA.EC_POINT: wrap_point(point)}
         priv: dict[int, Any] = {

@@ -73,7 +73,11 @@ def _verify(key: KeyLike | None, params: object) -> HashVerify:
 
 
 class EdwardsKeyPairGenerator:
-    """Reads CKA_EC_PARAMS from the public template (section 2.3.11)."""
+    """Reads CKA_EC_PARAMS from the public template (section 2.3.11);
+    ``private_cache`` as in ec.EcKeyPairGenerator."""
+
+    def __init__(self) -> None:
+        self.private_cache: dict[str, Any] = {}
 
     def generate(
         self, pub_template: Mapping[int, Any],
@@ -82,7 +86,9 @@ class EdwardsKeyPairGenerator:
         curve, params = curve_from_template(pub_template, Family.EDWARDS)
         # RFC 8032 5.1.5 / 5.2.5: the private key is b bits of random.
         raw = drbg.random_bytes(curve.size)
-        pub_raw = backend.ed_public(curve.name, raw)
+        loaded = backend.load_ed_private(curve.name, raw)
+        pub_raw = backend.ed_public_of(loaded)
+        self.private_cache = {"ed_priv": (curve, loaded)}
         return ({CKA.EC_PARAMS: params, CKA.EC_POINT: wrap_point(pub_raw)},
                 {CKA.EC_PARAMS: params, CKA.VALUE: raw})
 

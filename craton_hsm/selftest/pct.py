@@ -95,10 +95,13 @@ def _run(key_type: int, pub: KatKey, priv: KatKey) -> None:
 
 
 def key_pair(key_type: int, pub: Mapping[int, Any],
-             priv: Mapping[int, Any]) -> None:
+             priv: Mapping[int, Any],
+             private_cache: Mapping[str, Any] | None = None) -> None:
     """After C_GenerateKeyPair, before storing: raises the latched
-    ModuleErrorState on an inconsistent pair."""
-    private = KatKey(dict(priv))
+    ModuleErrorState on an inconsistent pair.  ``private_cache``: the
+    backend private key the generator made the pair from (as a key
+    object's cache holds it), reused instead of loaded again."""
+    private = KatKey(dict(priv), dict(private_cache or {}))
     if key_type == CKK.RSA:
         # Made by OpenSSL a moment ago: its 50 ms key check adds nothing.
         rsa_keys.private_key(private, validate=False)
