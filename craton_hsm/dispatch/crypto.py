@@ -7,9 +7,10 @@ is ``core.session.deliver``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from craton_hsm._generated_ck import CKA, CKK, CKO
+from craton_hsm._generated_ck import CKA, CKK, CKO, CKR
 from craton_hsm.core import approved, lifecycle
 from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import OpKind, OpState, Out, Session, deliver
@@ -121,13 +122,40 @@ def _one_shot(s: Session, kind: OpKind) -> OpState:
     return st
 
 
+def _single(s: Session, kind: OpKind, cap: int | None,
+            run: Callable[[Any], bytes], data: Any) -> Out:
+    """A single-part call whose output length is exact (C_Digest,
+    C_Sign): when the caller's buffer fits and no result is held, the
+    work runs here without ``deliver``'s general protocol (issue 9);
+    otherwise ``deliver`` answers, with the same spec 5.2 rules."""
+    st = _one_shot(s, kind)
+    size = st.op.size
+    if st.pending is not None or cap is None or cap < size:
+        return deliver(s, kind, cap, size, lambda: run(data), exact=True,
+                       finishes=True)
+    try:
+        out = run(data)
+    except CKRError as exc:
+        if exc.rv != CKR.BUFFER_TOO_SMALL:
+            s.ops.pop(kind, None)
+        raise
+    except BaseException:
+        s.ops.pop(kind, None)
+        raise
+    if cap < len(out):      # never for an exact size; kept like deliver
+        st.pending = out
+        st.pending_finishes = True
+        return len(out), None
+    s.ops.pop(kind, None)
+    return len(out), out
+
+
 # -- digest ------------------------------------------------------------------
 
-def digest(h: int, data: bytes, cap: int | None) -> Out:
+def digest(h: int, data: Any, cap: int | None) -> Out:
     s = session(h)
-    st = _one_shot(s, OpKind.DIGEST)
-    return deliver(s, OpKind.DIGEST, cap, st.op.size,
-                   lambda: st.op.digest(data), exact=True, finishes=True)
+    return _single(s, OpKind.DIGEST, cap, s.get(OpKind.DIGEST).op.digest,
+                   data)
 
 
 def digest_update(h: int, data: bytes) -> None:
@@ -156,12 +184,10 @@ def digest_final(h: int, cap: int | None) -> Out:
 
 # -- sign / verify -----------------------------------------------------------
 
-def sign(h: int, data: bytes, cap: int | None,
+def sign(h: int, data: Any, cap: int | None,
          kind: OpKind = OpKind.SIGN) -> Out:
     s = session(h)
-    st = _one_shot(s, kind)
-    return deliver(s, kind, cap, st.op.size, lambda: st.op.sign(data),
-                   exact=True, finishes=True)
+    return _single(s, kind, cap, s.get(kind).op.sign, data)
 
 
 def update(h: int, kind: OpKind, data: bytes) -> None:
