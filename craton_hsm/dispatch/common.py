@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from craton_hsm._generated_ck import CKA, CKU
 from craton_hsm.core import hsm as hsm_mod
-from craton_hsm.core.objects import Obj
+from craton_hsm.core.objects import HandleTable, Obj
 from craton_hsm.core.session import Session
 from craton_hsm.errors import (
     CKRError,
@@ -41,7 +41,9 @@ def lookup(s: Session, h: int,
            damaged_ok: bool = False) -> Obj:
     """The visible object ``h``; a damaged stored record is
     CKR_DEVICE_ERROR (only C_DestroyObject may take it, to clean up)."""
-    handles = hsm_mod.current().handles
+    # The module's handle table, reached from the session (every token
+    # shares it) rather than through hsm.current() again.
+    handles: HandleTable = s.token.handles
     obj = handles.get(h)
     if obj is not None and obj.is_token:
         s.token.sync()      # another process may have changed it
