@@ -24,6 +24,9 @@ from craton_hsm.core import vault
 from craton_hsm.errors import CKRError, UserNotLoggedIn
 
 _log = logging.getLogger("craton_hsm")
+# Shared by every object without opened secrets: an empty frozenset is
+# not a singleton since Python 3.10, and costs 216 bytes per object.
+NO_SECRETS: frozenset[int] = frozenset()
 
 
 class Obj:
@@ -57,9 +60,11 @@ class Obj:
         # sealed blob's AAD, and what a reload compares (token objects).
         self.stored: bytes | None = None
         self.cache: dict[str, Any] = {}
-        self.secret_types: frozenset[int] = frozenset()
+        self.secret_types: frozenset[int] = NO_SECRETS
         self.damage: str | None = None  # stored record unreadable: why
-        self.held: list[secmem.Secret] = []   # arena slices attrs view
+        # Arena slices attrs view; a shared empty tuple until the first
+        # (issue 9: 10,000 session objects without key material).
+        self.held: list[secmem.Secret] | tuple[()] = ()
 
     def keep_secrets(self, types: Iterable[int]) -> None:
         """Move the byte values of ``types`` into arena slices owned by
@@ -72,12 +77,12 @@ class Obj:
                 if isinstance(value, bytearray):
                     vault.wipe(value)
                 self.attrs[t] = kept.view
-                self.held.append(kept)
+                self.held = [*self.held, kept]
 
     def release(self) -> None:
         """Wipe every arena slice this object holds (destroy, session
         close, C_Finalize); its attrs then refuse to be read."""
-        held, self.held = self.held, []
+        held, self.held = self.held, ()
         for kept in held:
             kept.free()
         self.cache.clear()
@@ -115,7 +120,7 @@ class Obj:
             raise
         for t, value in secrets.items():
             if isinstance(value, secmem.Secret):
-                self.held.append(value)
+                self.held = [*self.held, value]
                 value = value.view
             self.attrs[t] = value
         self.secret_types = frozenset(secrets)
@@ -128,7 +133,7 @@ class Obj:
             return
         for t in self.secret_types:
             self.attrs.pop(t, None)
-        self.secret_types = frozenset()
+        self.secret_types = NO_SECRETS
         self.release()
 
     def changed(self) -> None:
@@ -145,15 +150,22 @@ class HandleTable:
     every candidate is still matched in full, so a stale entry can cost
     time but never a wrong answer.  It is kept by ``add`` and ``remove``
     (the only ways an object enters or leaves), and an object whose
-    attributes change in place is ``add``-ed again (dispatch/object.py).
+    indexed attributes change in place goes through ``update``.
+
+    A bucket is a bare handle while one object has the value (a label is
+    usually unique) and a set from the second on; an object's keys are
+    read from its attributes again when it leaves, not kept beside it
+    (issue 9: peak memory with 10,000 session objects).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._next = itertools.count(1)
         self._objects: dict[int, Obj] = {}
-        self._index: dict[tuple[int, Any], set[int]] = {}
-        self._keys: dict[int, tuple[tuple[int, Any], ...]] = {}
+        # Attribute type -> value -> bucket (one dict per indexed type, so
+        # no (type, value) tuple is kept per object).
+        self._index: dict[int, dict[Any, int | set[int]]] = {
+            t: {} for t in INDEXED}
         # Session objects by their session (C_CloseSession destroys them).
         self._by_session: dict[int, set[int]] = {}
 
@@ -164,17 +176,33 @@ class HandleTable:
     def add(self, obj: Obj) -> None:
         """Add ``obj``, or replace (and re-index) the object of its
         handle."""
-        keys = tuple((t, k) for t in INDEXED
-                     if (k := _index_key(obj.attrs.get(t))) is not None)
         with self._lock:
             self._unindex(obj.handle)
             self._objects[obj.handle] = obj
-            self._keys[obj.handle] = keys
-            for key in keys:
-                self._index.setdefault(key, set()).add(obj.handle)
-            if obj.session is not None:
-                self._by_session.setdefault(obj.session, set()).add(
-                    obj.handle)
+            self._index_obj(obj)
+
+    def update(self, obj: Obj, changes: Mapping[int, Any]) -> None:
+        """Apply ``changes`` to the attributes of ``obj`` (in the table)
+        and re-index it: its old keys are read before the change."""
+        with self._lock:
+            self._unindex(obj.handle)
+            obj.attrs.update(changes)
+            self._objects[obj.handle] = obj
+            self._index_obj(obj)
+
+    def _index_obj(self, obj: Obj) -> None:
+        handle = obj.handle
+        for t, key in _keys(obj):
+            index = self._index[t]
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = handle
+            elif isinstance(bucket, set):
+                bucket.add(handle)
+            elif bucket != handle:
+                index[key] = {bucket, handle}
+        if obj.session is not None:
+            self._by_session.setdefault(obj.session, set()).add(handle)
 
     def get(self, handle: int) -> Obj | None:
         return self._objects.get(handle)
@@ -186,18 +214,27 @@ class HandleTable:
 
     def _unindex(self, handle: int) -> None:
         old = self._objects.get(handle)
-        if old is not None and old.session is not None:
+        if old is None:
+            return
+        if old.session is not None:
             owned = self._by_session.get(old.session)
             if owned is not None:
                 owned.discard(handle)
                 if not owned:
                     del self._by_session[old.session]
-        for key in self._keys.pop(handle, ()):
-            bucket = self._index.get(key)
-            if bucket is not None:
+        for t, key in _keys(old):
+            index = self._index[t]
+            bucket = index.get(key)
+            if bucket is None:
+                continue
+            if isinstance(bucket, set):
                 bucket.discard(handle)
-                if not bucket:
-                    del self._index[key]
+                if len(bucket) == 1:
+                    index[key] = next(iter(bucket))
+                elif not bucket:
+                    del index[key]
+            elif bucket == handle:
+                del index[key]
 
     def values(self) -> Iterator[Obj]:
         with self._lock:
@@ -218,13 +255,15 @@ class HandleTable:
         without the attribute cannot match (``matches``), so it is in no
         bucket."""
         with self._lock:
-            best: set[int] | None = None
+            best: set[int] | tuple[int, ...] | None = None
             for t in INDEXED:
                 if t in template:
                     key = _index_key(template[t])
                     if key is None:
                         continue
-                    bucket = self._index.get((t, key), set())
+                    found = self._index[t].get(key, ())
+                    bucket = found if isinstance(found, (set, tuple)) \
+                        else (found,)
                     if best is None or len(bucket) < len(best):
                         best = bucket
             if best is None:
@@ -238,6 +277,14 @@ class HandleTable:
 # Attributes applications find by (PKCS#11 v3.0 section 4.4: CKA_LABEL,
 # CKA_ID; CKA_CLASS is in nearly every find template).
 INDEXED: tuple[int, ...] = (int(CKA.LABEL), int(CKA.ID), int(CKA.CLASS))
+
+
+def _keys(obj: Obj) -> Iterator[tuple[int, Any]]:
+    attrs = obj.attrs
+    for t in INDEXED:
+        k = _index_key(attrs.get(t))
+        if k is not None:
+            yield t, k
 
 
 def _index_key(value: Any) -> Any:

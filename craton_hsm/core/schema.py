@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
@@ -57,6 +57,13 @@ CAPABILITY: Any = object()
 class Rule:
     flags: F = F.NONE
     default: Any = NO_DEFAULT
+    # ``flags`` as a plain int: templates.py tests them for every
+    # attribute of every new object, and an enum.Flag ``&`` is a Python
+    # call each time (issue 9).
+    bits: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "bits", self.flags.value)
 
 
 Schema = Mapping[int, Rule]

@@ -57,6 +57,7 @@ _REQUIRED = {Op.CREATE: F.REQ_CREATE, Op.UNWRAP: F.REQ_UNWRAP,
              **{op: F.REQ_GEN for op in _GEN}}
 _FORBIDDEN = {Op.CREATE: F.NO_CREATE, Op.UNWRAP: F.NO_UNWRAP,
               Op.DERIVE: F.NO_UNWRAP, **{op: F.NO_GEN for op in _GEN}}
+_FORBIDDEN_BITS = {op: f.value for op, f in _FORBIDDEN.items()}
 # The class each op may produce.
 _CLASSES_FOR = {
     Op.CREATE: frozenset({CKO.DATA, CKO.CERTIFICATE, CKO.PUBLIC_KEY,
@@ -116,12 +117,17 @@ def _identify(op: Op, template: Mapping[int, Any], obj_class: int | None,
     return cls, _pick(sub_t, given, template)
 
 
+_MODULE_BIT = F.MODULE.value
+_SO_TRUE_BIT = F.SO_TRUE.value
+
+
 def _check_one(op: Op, rule: Rule, t: int, v: Any, so: bool) -> None:
-    if rule.flags & F.MODULE:
+    bits = rule.bits
+    if bits & _MODULE_BIT:
         raise AttributeReadOnly(f"{_name(t)} is set by the token")
-    if rule.flags & F.SO_TRUE and v is True and not so:
+    if bits & _SO_TRUE_BIT and v is True and not so:
         raise AttributeReadOnly(f"only the SO may set {_name(t)}")
-    if rule.flags & _FORBIDDEN.get(op, F.NONE):
+    if bits & _FORBIDDEN_BITS.get(op, 0):
         raise TemplateInconsistent(f"{_name(t)} not allowed for "
                                    f"{op.value}")
 
@@ -329,7 +335,7 @@ def _flagged(obj: Mapping[int, Any], t: int, flag: F) -> bool:
         # An object of a kind the table no longer knows: be strict.
         return t in SECRET_ATTRS
     rule = schema.get(t)
-    return rule is not None and bool(rule.flags & flag)
+    return rule is not None and bool(rule.bits & flag.value)
 
 
 def is_secret_attr(obj: Mapping[int, Any], t: int) -> bool:
@@ -341,6 +347,22 @@ def is_secret_attr(obj: Mapping[int, Any], t: int) -> bool:
     if cls == CKO.DATA:
         return t == CKA.VALUE and bool(obj.get(CKA.PRIVATE, False))
     return False
+
+
+_NO_SECRETS: frozenset[int] = frozenset()
+
+
+def secret_types(obj: Mapping[int, Any]) -> frozenset[int]:
+    """Every ``t`` of ``obj`` with ``is_secret_attr(obj, t)``: the class
+    is looked at once, not once per attribute (issue 9: every create)."""
+    cls = obj.get(CKA.CLASS)
+    if cls in (CKO.SECRET_KEY, CKO.PRIVATE_KEY):
+        return frozenset(t for t in SECRET_ATTRS.intersection(obj)
+                         if _flagged(obj, t, F.SECRET))
+    if cls == CKO.DATA and obj.get(CKA.PRIVATE, False) and \
+            CKA.VALUE in obj:
+        return frozenset((int(CKA.VALUE),))
+    return _NO_SECRETS
 
 
 # Per-attribute overhead for C_GetObjectSize: type and length words.

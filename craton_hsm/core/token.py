@@ -18,7 +18,7 @@ from craton_hsm._generated_ck import CKA, CKF, CKO, CKU
 from craton_hsm.config import Config
 from craton_hsm.core import pins, vault
 from craton_hsm.core.locking import ModuleLock
-from craton_hsm.core.objects import HandleTable, Obj
+from craton_hsm.core.objects import NO_SECRETS, HandleTable, Obj
 from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import (
     CKRError,
@@ -310,7 +310,7 @@ class Token:
         obj.sealed = sealed
         obj.stored = blob
         obj.secret_types = secret_types if sealed is not None else \
-            frozenset()
+            NO_SECRETS
         self.objects[obj.uid] = obj
         self.mark_synced()
 

@@ -37,8 +37,7 @@ def store_new(s: Session, attrs: dict[int, Any]) -> int:
     attrs[CKA.UNIQUE_ID] = uid.encode()
     obj = Obj(hsm.handles.new_handle(), uid, attrs, s.slot_id,
               session=None if is_token else s.handle)
-    secret = frozenset(t for t in attrs
-                       if templates.is_secret_attr(attrs, t))
+    secret = templates.secret_types(attrs)
     # Key material into the object's own arena slices (secmem.py).
     obj.keep_secrets(secret)
     if is_token:
@@ -151,18 +150,16 @@ def set_attribute_values(h: int, oh: int, pairs: Pairs) -> None:
         open_secrets(s, obj)
         new = Obj(obj.handle, obj.uid, {**obj.attrs, **changes},
                   obj.slot_id)
-        secret = frozenset(t for t in new.attrs
-                           if templates.is_secret_attr(new.attrs, t))
+        secret = templates.secret_types(new.attrs)
         new.keep_secrets(secret)
         with s.token.lock:
             s.token.save_object(new, secret)
         hsm_mod.current().handles.add(new)
         obj.release()
     else:
-        obj.attrs.update(changes)
+        # Re-indexed: CKA_LABEL or CKA_ID may change.
+        hsm_mod.current().handles.update(obj, changes)
         obj.changed()
-        # Re-index: CKA_LABEL or CKA_ID may have changed.
-        hsm_mod.current().handles.add(obj)
 
 
 def find_init(h: int, pairs: Pairs) -> None:
