@@ -13,7 +13,14 @@ from typing import Any
 from craton_hsm._generated_ck import CKA, CKK, CKO, CKR
 from craton_hsm.core import approved, lifecycle
 from craton_hsm.core.objects import Obj
-from craton_hsm.core.session import OpKind, OpState, Out, Session, deliver
+from craton_hsm.core.session import (
+    WRITTEN,
+    OpKind,
+    OpState,
+    Out,
+    Session,
+    deliver,
+)
 from craton_hsm.dispatch.common import key as key_of
 from craton_hsm.dispatch.common import session
 from craton_hsm.errors import (
@@ -244,12 +251,25 @@ def crypt(h: int, kind: OpKind, data: Any, cap: int | None,
     s = session(h)
     st = _one_shot(s, kind)
     op = st.op
+    size = op.one_shot_size(len(data))
     into = getattr(op, "one_shot_into", None)
-    return deliver(s, kind, cap, op.one_shot_size(len(data)),
-                   lambda: op.one_shot(data), exact=False,
-                   finishes=True,
-                   into=None if into is None else lambda out: into(data, out),
-                   dest=dest)
+    if into is not None and dest is not None and st.pending is None \
+            and cap is not None and cap >= size:
+        # The common case straight, without deliver's closures (its
+        # ``into`` branch, inlined): the upper bound fits, so no retry.
+        try:
+            n: int = into(data, dest)
+        except CKRError as exc:
+            if exc.rv != CKR.BUFFER_TOO_SMALL:
+                s.ops.pop(kind, None)
+            raise
+        except BaseException:
+            s.ops.pop(kind, None)
+            raise
+        s.ops.pop(kind, None)
+        return n, WRITTEN
+    return deliver(s, kind, cap, size, lambda: op.one_shot(data),
+                   exact=False, finishes=True)
 
 
 def crypt_update(h: int, kind: OpKind, data: Any, cap: int | None,
