@@ -4,7 +4,7 @@
 ``audit-<first seq, 12 digits>.log``; the files in name order followed by
 ``audit.log`` are the whole chain.  ``audit.lock`` is the flock(2) target
 every appending process shares (its inode never changes, unlike the
-active file's).
+active file's); its first page is the shared chain head (trail.py).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ the fsync policy, fsyncs before the lock is released, so the records of
 all processes form one chain.
 
 "Did anyone else append?" is answered by the shared head kept in the
-first bytes of ``audit.lock`` (:class:`Head`), mapped into every
+first bytes of ``audit.lock`` (layout below), mapped into every
 appending process: a memory read instead of a stat(2) of the log.
 """
 
