@@ -94,7 +94,9 @@ class Token:
                     old.damage == damage and _same_public(old, rec):
                 continue
             handle = old.handle if old else self.handles.new_handle()
-            obj = Obj(handle, uid, dict(rec.attrs), self.slot_id,
+            # rec is this load's own copy (both stores hand out fresh
+            # records), so its dict becomes the object's without a copy.
+            obj = Obj(handle, uid, rec.attrs, self.slot_id,
                       sealed=rec.secret)
             obj.stored = rec.blob
             obj.damage = damage
