@@ -167,6 +167,21 @@ class Session:
 
 
 
+def ending_on_error(session: Session, kind: OpKind,
+                    fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` for the active ``kind`` operation: any error but
+    CKR_BUFFER_TOO_SMALL ends the operation (spec 5.2)."""
+    try:
+        return fn(*args)
+    except CKRError as exc:
+        if exc.rv != CKR.BUFFER_TOO_SMALL:
+            session.ops.pop(kind, None)
+        raise
+    except BaseException:
+        session.ops.pop(kind, None)
+        raise
+
+
 class Written:
     """The value of an ``Out`` whose bytes ``deliver`` already wrote into
     the caller's buffer (``dest``): the ABI only sets the length."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from craton_hsm._generated_ck import CKA, CKK, CKO, CKR
+from craton_hsm._generated_ck import CKA, CKK, CKO
 from craton_hsm.core import approved, lifecycle
 from craton_hsm.core.objects import Obj
 from craton_hsm.core.session import (
@@ -20,6 +20,7 @@ from craton_hsm.core.session import (
     Out,
     Session,
     deliver,
+    ending_on_error,
 )
 from craton_hsm.dispatch.common import key as key_of
 from craton_hsm.dispatch.common import session
@@ -140,15 +141,7 @@ def _single(s: Session, kind: OpKind, cap: int | None,
     if st.pending is not None or cap is None or cap < size:
         return deliver(s, kind, cap, size, lambda: run(data), exact=True,
                        finishes=True)
-    try:
-        out = run(data)
-    except CKRError as exc:
-        if exc.rv != CKR.BUFFER_TOO_SMALL:
-            s.ops.pop(kind, None)
-        raise
-    except BaseException:
-        s.ops.pop(kind, None)
-        raise
+    out: bytes = ending_on_error(s, kind, run, data)
     if cap < len(out):      # never for an exact size; kept like deliver
         st.pending = out
         st.pending_finishes = True
@@ -257,15 +250,7 @@ def crypt(h: int, kind: OpKind, data: Any, cap: int | None,
             and cap is not None and cap >= size:
         # The common case straight, without deliver's closures (its
         # ``into`` branch, inlined): the upper bound fits, so no retry.
-        try:
-            n: int = into(data, dest)
-        except CKRError as exc:
-            if exc.rv != CKR.BUFFER_TOO_SMALL:
-                s.ops.pop(kind, None)
-            raise
-        except BaseException:
-            s.ops.pop(kind, None)
-            raise
+        n: int = ending_on_error(s, kind, into, data, dest)
         s.ops.pop(kind, None)
         return n, WRITTEN
     return deliver(s, kind, cap, size, lambda: op.one_shot(data),
