@@ -108,7 +108,8 @@ void craton_arena_wipe(size_t offset, size_t n);
 """
 
 
-# The audit append's system calls (ffi/audit.c), called from
+# The audit append (ffi/audit.c): its system calls, and the whole of a
+# common record in one call; called from
 # craton_hsm/abi/audited.py through the cffi lib; not exported.
 AUDIT_CDEF = """
 int craton_audit_enter(int lock_fd, int log_fd, const void *head,
@@ -117,6 +118,23 @@ int craton_audit_commit(int lock_fd, int log_fd, const char *line, size_t n,
                         int sync, void *head, int64_t epoch, uint64_t size,
                         uint64_t gen, uint64_t ino, uint64_t seq,
                         uint64_t first, const char *hash);
+struct craton_audit_trail {
+    int lock_fd, log_fd;
+    void *head;
+    int64_t epoch;
+    uint64_t gen, ino, size, seq, first;
+    uint64_t max_bytes, every;
+    int fast;
+    int fsync_all, fsync_state;
+    int64_t stamp_sec;
+    char stamp[20];
+    char hash[64];
+};
+int craton_audit_crypto_load(const char *name);
+int craton_audit_sha256_hex(const char *data, size_t n, char *out);
+int craton_audit_append(struct craton_audit_trail *t, const char *body,
+                        size_t n, const char *marker, size_t marker_n,
+                        int quotes, int durable);
 """
 
 

@@ -23,6 +23,7 @@ from craton_hsm import audit
 from craton_hsm._generated_ck import CKA, CKM, CKR, CKU
 from craton_hsm.audit import trail
 from craton_hsm.audit.record import digest_bytes
+from craton_hsm.backend.audit_primitives import sha256_hex
 from craton_hsm.core import hsm as hsm_mod
 from craton_hsm.errors import CryptokiNotInitialized, rv_name
 
@@ -115,12 +116,23 @@ Reader = Callable[[tuple[Any, ...], dict[str, Any]], None]
 
 
 class _Native:
-    """trail.Native over ffi/audit.c: in the library, an ordinary
-    append's flock, write(2), fsync and head update are two C calls."""
+    """trail.Native over ffi/audit.c: in the library, an ordinary record
+    is one C call (``append``: fill-in, SHA-256, write, head, unlock),
+    or two (``enter``/``commit``, the system calls around Python's
+    formatting and hashing) for a keyed BLAKE3 chain or when the C hash
+    is unavailable."""
 
-    def __init__(self) -> None:
+    def __init__(self, crypto: bytes = b"libcrypto.so.3") -> None:
         self.enter = lib.craton_audit_enter
         self.commit = lib.craton_audit_commit
+        self.append = lib.craton_audit_append
+        self.fast = c_sha256_ok(crypto)
+
+    def state(self) -> Any:
+        return ffi.new("struct craton_audit_trail *")
+
+    def hash_of(self, state: Any) -> str:
+        return str(ffi.unpack(state.hash, 64).decode("ascii"))
 
     def pointer(self, head: Any) -> Any:
         return ffi.from_buffer(head)
@@ -128,6 +140,40 @@ class _Native:
     def release(self, pointer: Any) -> None:
         # The mmap cannot close while cffi holds its buffer.
         ffi.release(pointer)
+
+
+# FIPS 180-4 / NIST CSVS examples, and a record-like body with non-ASCII
+# text checked against hashlib: the C chain hash must be SHA-256 exactly.
+_SHA256_KAT = (
+    (b"abc", ("ba7816bf8f01cfea414140de5dae2223"
+              "b00361a396177a9cb410ff61f20015ad")),
+    (b"", ("e3b0c44298fc1c149afbf4c8996fb924"
+           "27ae41e4649b934ca495991b7852b855")),
+    (b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+     "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"),
+)
+_SHA256_CHECK = ('{"event":"C_SignInit","mech":"CKM_ECDSA","pid":1,'
+                 '"prev":"' + "0" * 64 + '","rv":"CKR_OK","seq":2,'
+                 '"who":"\u00e9t\u00e9 \u2603"}').encode() * 9
+
+
+def c_sha256_ok(crypto: bytes) -> bool:
+    """Resolve libcrypto's SHA-256 for ffi/audit.c and check it (known
+    answers, and agreement with hashlib on a long record-like input);
+    False means the trail hashes in Python, as before."""
+    if lib.craton_audit_crypto_load(crypto) != 0:
+        _log.info("audit: no SHA-256 in %s; records are hashed in Python",
+                  crypto.decode(errors="replace"))
+        return False
+    out = ffi.new("char[64]")
+    expected = (*_SHA256_KAT, (_SHA256_CHECK, sha256_hex(_SHA256_CHECK)))
+    for data, digest in expected:
+        if lib.craton_audit_sha256_hex(data, len(data), out) != 0 \
+                or ffi.unpack(out, 64) != digest.encode("ascii"):
+            _log.error("audit: the C SHA-256 failed its known-answer "
+                       "test; records are hashed in Python")
+            return False
+    return True
 
 
 trail.use_native(_Native())

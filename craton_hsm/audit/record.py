@@ -119,6 +119,54 @@ def _plan(record: dict[str, Any]) -> _Plan:
     return plan
 
 
+# The members ffi/audit.c fills in under the lock, as placeholders of
+# their written length (seq: no digits yet).
+_FILLED = {"pid": None, "prev": '"' + "0" * 64 + '"', "seq": "",
+           "time": '"' + "0" * 27 + '"'}
+_NOT_CALLERS = frozenset(_FILLED) | {"hash"}
+
+
+class Template:
+    """A record's canonical body as ffi/audit.c's craton_audit_append
+    takes it (docs/audit.md "Overhead"): for the caller's key set (with
+    ``event``), a ``%``-format of the caller's values in sorted key
+    order, ``pid`` written in, ``prev``, ``seq`` and ``time`` left for C.
+    ``types`` is None when these values cannot go through the format
+    (not str and int, or a key the trail itself writes); ``quotes``
+    counts the bytes JSON escapes that the format's own text holds, so
+    C can tell a value that needs escaping (more of them) and refuse."""
+
+    __slots__ = ("fmt", "marker", "quotes", "take", "types")
+
+    def __init__(self, record: dict[str, Any], pid: int) -> None:
+        callers = sorted(record)
+        order = sorted([*callers, "pid", "prev", "seq", "time"])
+        self.take: Callable[[dict[str, Any]], tuple[Any, ...]] = \
+            itemgetter(*callers) if len(callers) > 1 else \
+            (lambda r: tuple(r[k] for k in callers))
+        types = tuple(type(record[k]) for k in callers)
+        slots = []
+        for key in order:
+            name = _quote(key).replace("%", "%%") + ":"
+            if key == "pid":
+                slots.append(name + str(pid))
+            elif key in _FILLED:
+                slots.append(name + str(_FILLED[key]))
+            else:
+                slots.append(name + ('"%s"' if type(record[key]) is str
+                                     else "%s"))
+        self.fmt = "{" + ",".join(slots) + "}"
+        text = self.fmt.replace("%%", "%").replace("%s", "").encode("utf-8")
+        self.quotes = len(text) - len(text.translate(None, _ESCAPED))
+        ok = all(t is str or t is int for t in types) and \
+            not _NOT_CALLERS.intersection(callers) and "event" in record
+        self.types = types if ok else None
+        # "hash" goes before the first member after it ("pid" at the
+        # latest): the same search as seal()'s marker.
+        after = order[bisect.bisect_left(order, "hash")]
+        self.marker = ("," + _quote(after) + ":").encode("utf-8")
+
+
 def canonical(record: dict[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: the one form records are hashed
     and written in (any JSON library reproduces it)."""

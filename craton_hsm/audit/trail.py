@@ -59,11 +59,16 @@ _FIELDS = struct.Struct("<QQQQQ64s")       # gen .. hash
 _HEAD = struct.Struct("<8sQQQQQQQ64s")     # the whole head
 _EPOCH_AT, _DONE_AT, _FIELDS_AT = 8, 16, 24
 _EPOCH_MAX = (1 << 63) - 1
+_U64 = (1 << 64) - 1
 
 
 class Native(Protocol):
-    """ffi/audit.c, handed over by the library (``abi.audited``): the
-    system calls of an ordinary append in two calls, GIL released."""
+    """ffi/audit.c, handed over by the library (``abi.audited``): an
+    ordinary record in one call (``append``, when ``fast``: its C
+    SHA-256 passed the known-answer check), else its system calls in two
+    (``enter``, ``commit``); the GIL is released around each."""
+
+    fast: bool
 
     def pointer(self, head: mmap.mmap) -> Any:
         """The head's address, valid until :meth:`release`."""
@@ -77,6 +82,15 @@ class Native(Protocol):
                sync: int, head: Any, epoch: int, size: int, gen: int,
                ino: int, seq: int, first: int, digest: bytes) -> int: ...
 
+    def state(self) -> Any:
+        """A new, zeroed struct craton_audit_trail."""
+
+    def hash_of(self, state: Any) -> str:
+        """The state's head hash."""
+
+    def append(self, state: Any, body: bytes, n: int, marker: bytes,
+               marker_n: int, quotes: int, durable: int) -> int: ...
+
 
 _native: Native | None = None
 
@@ -85,6 +99,9 @@ def use_native(native: Native | None) -> None:
     """Trails opened from now on append through ``native``."""
     global _native
     _native = native
+
+
+_TEMPLATES_MAX = 4096      # distinct key sets kept
 
 
 class Trail:
@@ -106,6 +123,11 @@ class Trail:
         self._map: mmap.mmap | None = None
         self._native = _native
         self._pointer: Any = None
+        # The one-call append's state (ffi/audit.c struct
+        # craton_audit_trail), which holds the head between appends:
+        # _load and _store copy it around anything done in Python.
+        self._ct: Any = None
+        self._templates: dict[tuple[str, ...], rec.Template] = {}
         self.key = keys.signing_key(directory)
         self.chain = rec.Chain(rec.SHA256)   # until _sync reads the file
         self._fd = -1
@@ -128,12 +150,43 @@ class Trail:
                 self._map = mmap.mmap(self._lock_fd, HEAD_BYTES)
                 if self._native is not None:
                     self._pointer = self._native.pointer(self._map)
+                    if self._native.fast:
+                        self._ct = ct = self._native.state()
+                        ct.lock_fd, ct.head = self._lock_fd, self._pointer
+                        ct.max_bytes = self._max_bytes
+                        ct.every = max(self._every, 0)
+                        ct.fsync_all = int(self._fsync_all)
+                        ct.fsync_state = int(self._fsync_state)
+                        ct.stamp_sec = -1
                 self._resync()
+                self._store()
         except BaseException:
             self.close()
             raise
 
     # -- the chain head --------------------------------------------------
+
+    def _store(self) -> None:
+        """Hand the head to the one-call append (after Python wrote)."""
+        ct = self._ct
+        if ct is None:
+            return
+        ct.log_fd, ct.epoch = self._fd, self._epoch
+        ct.gen, ct.ino = self._gen & _U64, self._ino & _U64
+        ct.size, ct.seq = self._size & _U64, self._seq
+        ct.first = self._first_seq
+        ct.hash = self._head.encode("ascii")
+        ct.fast = int(self.chain.algorithm == rec.SHA256)
+
+    def _load(self) -> None:
+        """Take the head back from the one-call append (before Python
+        writes): it moves epoch, seq, size and hash only."""
+        ct = self._ct
+        if ct is None:
+            return
+        assert self._native is not None
+        self._epoch, self._seq, self._size = ct.epoch, ct.seq, ct.size
+        self._head = self._native.hash_of(ct)
 
     def _locked(self) -> _Held:
         return _Held(self._tlock, self._lock_fd)
@@ -274,6 +327,38 @@ class Trail:
         (``audit.append``) makes sure this process opened the trail (no
         fork in between)."""
         tlock = self._tlock
+        ct = self._ct
+        if ct is not None:
+            # The common record in one C call (ffi/audit.c); an empty
+            # body (quotes -1) only takes the lock for the Python path.
+            fields["event"] = event
+            keys = tuple(fields)
+            plan = self._templates.get(keys) or self._template(keys, fields)
+            body, quotes = b"", -1
+            if plan.types is not None:
+                values = plan.take(fields)
+                if tuple(map(type, values)) == plan.types:
+                    body = (plan.fmt % values).encode("utf-8")
+                    quotes = plan.quotes
+            tlock.acquire()
+            try:
+                assert self._native is not None
+                marker = plan.marker
+                done = self._native.append(ct, body, len(body), marker,
+                                           len(marker), quotes, durable)
+                if not done:
+                    return
+                if done < 0:
+                    raise OSError(-done, os.strerror(-done))
+                # Locked; the head changed (1) or Python writes this one.
+                self._load()
+                try:
+                    self._append_locked(event, fields, durable, done == 1)
+                finally:
+                    self._store()
+            finally:
+                tlock.release()
+            return
         tlock.acquire()
         try:
             native = self._native
@@ -285,39 +370,51 @@ class Trail:
             else:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
                 stale = not self._current()
-            held = True
-            try:
-                if stale:
-                    self._resync()
-                seq = self._seq + 1
-                # The common case: one record, no genesis, checkpoint or
-                # rotation; written, published and unlocked by _commit.
-                if seq > 1 and seq % self._every:
-                    fields["seq"] = seq
-                    fields["time"] = rec.utc_now()
-                    fields["pid"] = self.pid
-                    fields["event"] = event
-                    fields["prev"] = self._head
-                    line, digest = rec.seal(self.chain, fields)
-                    if self._size + len(line) <= self._max_bytes:
-                        self._commit(line, digest, self._fsync_all or
-                                     (durable and self._fsync_state))
-                        held = False
-                        return
-                self._begin()
-                if not self._seq:
-                    self._write("genesis", {"chain": self.chain.algorithm},
-                                True)
-                    self.genesis = True
-                self._write(event, fields, durable)
-                if not self._seq % self._every:
-                    self._checkpoint()
-                self._publish()
-            finally:
-                if held:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            self._append_locked(event, fields, durable, bool(stale))
         finally:
             tlock.release()
+
+    def _template(self, keys: tuple[str, ...],
+                  fields: dict[str, Any]) -> rec.Template:
+        plan = rec.Template(fields, self.pid)
+        if len(self._templates) < _TEMPLATES_MAX:
+            self._templates[keys] = plan
+        return plan
+
+    def _append_locked(self, event: str, fields: dict[str, Any],
+                       durable: bool, stale: bool) -> None:
+        """append() with the flock held (released here)."""
+        held = True
+        try:
+            if stale:
+                self._resync()
+            seq = self._seq + 1
+            # The common case: one record, no genesis, checkpoint or
+            # rotation; written, published and unlocked by _commit.
+            if seq > 1 and seq % self._every:
+                fields["seq"] = seq
+                fields["time"] = rec.utc_now()
+                fields["pid"] = self.pid
+                fields["event"] = event
+                fields["prev"] = self._head
+                line, digest = rec.seal(self.chain, fields)
+                if self._size + len(line) <= self._max_bytes:
+                    self._commit(line, digest, self._fsync_all or
+                                 (durable and self._fsync_state))
+                    held = False
+                    return
+            self._begin()
+            if not self._seq:
+                self._write("genesis", {"chain": self.chain.algorithm},
+                            True)
+                self.genesis = True
+            self._write(event, fields, durable)
+            if not self._seq % self._every:
+                self._checkpoint()
+            self._publish()
+        finally:
+            if held:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _commit(self, line: bytes, digest: str, sync: bool) -> None:
         """Write one record with the lock held, then publish the head
@@ -351,12 +448,16 @@ class Trail:
 
     def checkpoint(self) -> None:
         with self._locked():
-            if not self._current():
-                self._resync()
-            if self._seq:
-                self._begin()
-                self._checkpoint()
-                self._publish()
+            self._load()
+            try:
+                if not self._current():
+                    self._resync()
+                if self._seq:
+                    self._begin()
+                    self._checkpoint()
+                    self._publish()
+            finally:
+                self._store()
 
     def _checkpoint(self) -> None:
         self._write("checkpoint", self._signed(), True)
@@ -430,6 +531,7 @@ class Trail:
         self._size = len(line)
 
     def close(self) -> None:
+        self._ct = None
         if self._pointer is not None and self._native is not None:
             self._native.release(self._pointer)
             self._pointer = None
