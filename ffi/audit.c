@@ -122,6 +122,7 @@ static int craton_audit_commit(int lock_fd, int log_fd, const char *line,
  * (known answers) before any trail uses it; without it the trail hashes
  * in Python as before. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <time.h>
 
 struct craton_audit_trail {
@@ -135,12 +136,24 @@ struct craton_audit_trail {
     int64_t stamp_sec;          /* the second stamp[] was formatted for */
     char stamp[20];             /* "YYYY-MM-DDTHH:MM:SS" */
     char hash[64];              /* the last record's hash (hex) */
+    /* Orders this process's threads (flock does not: they share the
+       descriptor); held from craton_audit_append's return 1 or 2 until
+       craton_audit_unlock. */
+    pthread_mutex_t mu;
+    void *md_ctx;               /* a reused EVP_MD_CTX, or NULL */
 };
 
 typedef int (*craton_evp_digest_fn)(const void *, size_t, unsigned char *,
                                     unsigned int *, const void *, void *);
-static craton_evp_digest_fn craton_evp_digest;
-static const void *craton_evp_md;
+static struct {
+    craton_evp_digest_fn digest;     /* one-shot */
+    void *(*ctx_new)(void);          /* a reused context (optional) */
+    void (*ctx_free)(void *);
+    int (*init)(void *, const void *, void *);
+    int (*update)(void *, const void *, size_t);
+    int (*final)(void *, unsigned char *, unsigned int *);
+} craton_evp;
+static const void *craton_evp_md;   /* set last: craton_evp is complete */
 
 /* Resolve SHA-256 in ``name``: 0 when found, -1 otherwise (a failed load
    leaves an earlier one in place; the first one found stays). */
@@ -170,14 +183,26 @@ static int craton_audit_crypto_load(const char *name)
         return -1;
     }
     if (__atomic_load_n(&craton_evp_md, __ATOMIC_ACQUIRE) == NULL) {
-        craton_evp_digest = digest;
+        craton_evp.digest = digest;
+        craton_evp.ctx_new = (void *(*)(void))dlsym(lib, "EVP_MD_CTX_new");
+        craton_evp.ctx_free = (void (*)(void *))dlsym(lib,
+                                                      "EVP_MD_CTX_free");
+        craton_evp.init = (int (*)(void *, const void *, void *))
+            dlsym(lib, "EVP_DigestInit_ex");
+        craton_evp.update = (int (*)(void *, const void *, size_t))
+            dlsym(lib, "EVP_DigestUpdate");
+        craton_evp.final = (int (*)(void *, unsigned char *, unsigned int *))
+            dlsym(lib, "EVP_DigestFinal_ex");
         __atomic_store_n(&craton_evp_md, md, __ATOMIC_RELEASE);
     }
     return 0;    /* the library stays mapped: md points into it */
 }
 
-/* SHA-256 of data as 64 lowercase hex digits; -1 without libcrypto. */
-static int craton_audit_sha256_hex(const char *data, size_t n, char *out)
+/* SHA-256 of data as 64 lowercase hex digits, through ``ctx`` when given
+   (an EVP_MD_CTX from craton_audit_init: no allocation per record); -1
+   without libcrypto. */
+static int craton_sha256_hex(void *ctx, const char *data, size_t n,
+                             char *out)
 {
     static const char hex[] = "0123456789abcdef";
     const void *md = __atomic_load_n(&craton_evp_md, __ATOMIC_ACQUIRE);
@@ -185,8 +210,17 @@ static int craton_audit_sha256_hex(const char *data, size_t n, char *out)
     unsigned int len = 0;
     int i;
 
-    if (md == NULL || craton_evp_digest(data, n, d, &len, md, NULL) != 1
-            || len != 32)
+    if (md == NULL)
+        return -1;
+    if (ctx != NULL) {
+        if (craton_evp.init(ctx, md, NULL) != 1
+                || craton_evp.update(ctx, data, n) != 1
+                || craton_evp.final(ctx, d, &len) != 1)
+            return -1;
+    } else if (craton_evp.digest(data, n, d, &len, md, NULL) != 1) {
+        return -1;
+    }
+    if (len != 32)
         return -1;
     for (i = 0; i < 32; i++) {
         out[2 * i] = hex[d[i] >> 4];
@@ -195,11 +229,48 @@ static int craton_audit_sha256_hex(const char *data, size_t n, char *out)
     return 0;
 }
 
-static const char *craton_find(const char *s, size_t n, const char *what,
-                               size_t k)
+/* The same, one-shot (the start-up known-answer test, tests). */
+static int craton_audit_sha256_hex(const char *data, size_t n, char *out)
 {
-    return k <= n ? memmem(s, n, what, k) : NULL;
+    return craton_sha256_hex(NULL, data, n, out);
 }
+
+/* A new state (zeroed by the caller): its mutex and digest context. */
+static int craton_audit_init(struct craton_audit_trail *t)
+{
+    if (__atomic_load_n(&craton_evp_md, __ATOMIC_ACQUIRE) != NULL
+            && craton_evp.ctx_new != NULL && craton_evp.ctx_free != NULL
+            && craton_evp.init != NULL && craton_evp.update != NULL
+            && craton_evp.final != NULL)
+        t->md_ctx = craton_evp.ctx_new();
+    return pthread_mutex_init(&t->mu, NULL);
+}
+
+static void craton_audit_free(struct craton_audit_trail *t)
+{
+    if (t->md_ctx != NULL)
+        craton_evp.ctx_free(t->md_ctx);
+    t->md_ctx = NULL;
+    pthread_mutex_destroy(&t->mu);
+}
+
+static void craton_audit_lock(struct craton_audit_trail *t)
+{
+    pthread_mutex_lock(&t->mu);
+}
+
+static void craton_audit_unlock(struct craton_audit_trail *t)
+{
+    pthread_mutex_unlock(&t->mu);
+}
+
+/* 1: a byte JSON escapes ('"', '\\', C0 controls; RFC 8259 section 7),
+   2: a comma (where members start), 0: anything else. */
+static const unsigned char craton_json_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    ['"'] = 1, [','] = 2, ['\\'] = 1,
+};
 
 #define CRATON_LINE_MAX 4096
 #define CRATON_PREV "\"prev\":\""   /* then 64 hex digits and '"' */
@@ -237,11 +308,12 @@ static void craton_audit_time(struct craton_audit_trail *t, char *out)
    "seq" member without digits; ``marker`` the member "hash" goes before
    (',"key":'); ``quotes`` the bytes JSON escapes that body's own format
    holds (more means a value needs escaping).
+   The state's mutex, then the flock, are taken first.
    0: written and unlocked.  -errno: not written, unlocked (a torn line is
    cut back first; the next append re-reads the head).  1: the head
    changed (another process appended), 2: a record Python must write
    (genesis, checkpoint or rotation due, escaping, no C hash): both with
-   the flock held and nothing written. */
+   the mutex and the flock held and nothing written. */
 static int craton_audit_append(struct craton_audit_trail *t,
                                const char *body, size_t n,
                                const char *marker, size_t marker_n,
@@ -255,9 +327,13 @@ static int craton_audit_append(struct craton_audit_trail *t,
     int64_t epoch;
     int escapes = 0, err;
 
+    pthread_mutex_lock(&t->mu);
     while (flock(t->lock_fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            return -errno;
+        if (errno != EINTR) {
+            err = errno;
+            pthread_mutex_unlock(&t->mu);
+            return -err;
+        }
     if (t->epoch < 0
             || __atomic_load_n(&h->epoch, __ATOMIC_ACQUIRE)
                != (uint64_t)t->epoch
@@ -267,24 +343,41 @@ static int craton_audit_append(struct craton_audit_trail *t,
     if (!t->fast || seq == 1 || t->every == 0 || seq % t->every == 0
             || n > CRATON_LINE_MAX - 64)
         return 2;
-    for (b = body; b < body + n; b++)
-        escapes += (unsigned char)*b < 0x20 || *b == '"' || *b == '\\';
-    if (escapes != quotes)
-        return 2;
-    /* No value holds a '"': the first ',"key":' is that member. */
-    m = craton_find(body, n, marker, marker_n);
-    p = craton_find(body, n, "," CRATON_PREV, sizeof(CRATON_PREV));
-    if (m == NULL || p == NULL || m > p)
+    /* One pass: count what JSON escapes and find the members at the
+       commas.  No value holds a '"' when the count is the format's own,
+       so the first ',"key":' found is that member. */
+    m = p = s = tm = NULL;
+    for (b = body; b < body + n; b++) {
+        unsigned char c = craton_json_class[(unsigned char)*b];
+        size_t rest;
+
+        if (c == 0)
+            continue;
+        if (c == 1) {
+            escapes++;
+            continue;
+        }
+        rest = (size_t)(body + n - b);
+        if (m == NULL && rest >= marker_n && !memcmp(b, marker, marker_n))
+            m = b;
+        if (rest < sizeof(CRATON_PREV))
+            continue;
+        if (p == NULL && !memcmp(b + 1, CRATON_PREV, sizeof(CRATON_PREV) - 1))
+            p = b;
+        else if (s == NULL && !memcmp(b, CRATON_SEQ, sizeof(CRATON_SEQ) - 1))
+            s = b;
+        else if (tm == NULL
+                 && !memcmp(b, CRATON_TIME, sizeof(CRATON_TIME) - 1))
+            tm = b;
+    }
+    if (escapes != quotes || m == NULL || p == NULL || s == NULL
+            || tm == NULL || m > p)
         return 2;
     p += sizeof(CRATON_PREV);                     /* the 64 digits */
-    s = craton_find(p, (size_t)(body + n - p), CRATON_SEQ,
-                    sizeof(CRATON_SEQ) - 1);
-    if (s == NULL || s < p + 65)
+    if (s < p + 65)
         return 2;
     s += sizeof(CRATON_SEQ) - 1;                  /* where digits go */
-    tm = craton_find(s, (size_t)(body + n - s), CRATON_TIME,
-                     sizeof(CRATON_TIME) - 1);
-    if (tm == NULL || (size_t)(body + n - tm) < sizeof(CRATON_TIME) + 27)
+    if (tm < s || (size_t)(body + n - tm) < sizeof(CRATON_TIME) + 27)
         return 2;
     tm += sizeof(CRATON_TIME) - 1;                /* the 27 characters */
     for (v = seq; v; v /= 10)
@@ -314,7 +407,7 @@ static int craton_audit_append(struct craton_audit_trail *t,
     at = (size_t)(m - body);
     memcpy(line, hashed, at);
     memcpy(line + at, ",\"hash\":\"", 9);
-    if (craton_audit_sha256_hex(hashed, len, line + at + 9) != 0)
+    if (craton_sha256_hex(t->md_ctx, hashed, len, line + at + 9) != 0)
         return 2;
     line[at + 73] = '"';
     memcpy(line + at + 74, hashed + at, len - at);
@@ -336,6 +429,7 @@ static int craton_audit_append(struct craton_audit_trail *t,
                    && errno == EINTR)
                 ;
             flock(t->lock_fd, LOCK_UN);
+            pthread_mutex_unlock(&t->mu);
             return -err;
         }
         written += (size_t)w;
@@ -346,6 +440,7 @@ static int craton_audit_append(struct craton_audit_trail *t,
         /* Not published (epoch != done): the next append, here or in
            another process, re-reads the log. */
         flock(t->lock_fd, LOCK_UN);
+        pthread_mutex_unlock(&t->mu);
         return -err;
     }
     t->seq = seq;
@@ -360,5 +455,6 @@ static int craton_audit_append(struct craton_audit_trail *t,
     __atomic_store_n(&h->done, (uint64_t)epoch, __ATOMIC_RELEASE);
     t->epoch = epoch;
     flock(t->lock_fd, LOCK_UN);
+    pthread_mutex_unlock(&t->mu);
     return 0;
 }

@@ -129,8 +129,13 @@ struct craton_audit_trail {
     int64_t stamp_sec;
     char stamp[20];
     char hash[64];
+    ...;
 };
 int craton_audit_crypto_load(const char *name);
+int craton_audit_init(struct craton_audit_trail *t);
+void craton_audit_free(struct craton_audit_trail *t);
+void craton_audit_lock(struct craton_audit_trail *t);
+void craton_audit_unlock(struct craton_audit_trail *t);
 int craton_audit_sha256_hex(const char *data, size_t n, char *out);
 int craton_audit_append(struct craton_audit_trail *t, const char *body,
                         size_t n, const char *marker, size_t marker_n,

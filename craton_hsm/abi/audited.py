@@ -13,6 +13,7 @@ calls of an operation are not recorded one by one: its *Init is.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,9 +128,18 @@ class _Native:
         self.commit = lib.craton_audit_commit
         self.append = lib.craton_audit_append
         self.fast = c_sha256_ok(crypto)
+        self.lock = lib.craton_audit_lock
+        self.unlock = lib.craton_audit_unlock
 
     def state(self) -> Any:
-        return ffi.new("struct craton_audit_trail *")
+        state = ffi.new("struct craton_audit_trail *")
+        failed = lib.craton_audit_init(state)
+        if failed:
+            raise OSError(failed, os.strerror(failed))
+        return state
+
+    def free(self, state: Any) -> None:
+        lib.craton_audit_free(state)
 
     def hash_of(self, state: Any) -> str:
         return str(ffi.unpack(state.hash, 64).decode("ascii"))
@@ -187,14 +197,15 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
     spec = TABLE.get(name)
     if spec is None:
         return call
-    inputs = tuple(_input_reader(i, role) for i, role in spec.roles
-                   if not role.startswith("out_"))
+    read_inputs = _inputs_reader(tuple(
+        (i, role) for i, role in spec.roles if not role.startswith("out_")))
     outputs = tuple(_output_reader(i, role) for i, role in spec.roles
                     if role.startswith("out_"))
     if name in ("C_Initialize", "C_Finalize"):
-        return _module_call(name, spec, call, inputs)
+        return _module_call(name, spec, call, read_inputs)
     durable, gate = spec.durable, spec.gate
     append, ready = audit.append, audit.ready
+    rv_names = _rv_names
 
     def audited(*args: Any) -> int:
         if gate:
@@ -205,8 +216,7 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
                 return int(e.rv)
         fields: dict[str, Any] = {}
         try:
-            for read in inputs:
-                read(args, fields)
+            read_inputs(args, fields)
         except Exception as exc:  # noqa: BLE001  (the record must be written)
             fields = {"args_unreadable": type(exc).__name__}
         rv = call(*args)
@@ -216,9 +226,11 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
                     read(args, fields)
             except Exception as exc:  # noqa: BLE001  (as above)
                 fields["args_unreadable"] = type(exc).__name__
-        fields["rv"] = _rv_name(rv)
+        fields["rv"] = rv_names.get(rv) or _rv_name(rv)
         try:
-            append(name, fields, durable)
+            # typed: a key's value always has the same type here (int()
+            # of a handle, a name's str), so the trail skips its check.
+            append(name, fields, durable, True)
         except audit.AuditUnavailable as e:
             _log.error("%s: %s", name, e)
             # A call that only gives up capability (close, logout) keeps
@@ -231,12 +243,11 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
 
 
 def _module_call(name: str, spec: Audited, call: Callable[..., int],
-                 inputs: tuple[Reader, ...]) -> Callable[..., int]:
+                 read_inputs: Reader) -> Callable[..., int]:
     """C_Initialize and C_Finalize: they open and close the trail."""
     def audited(*args: Any) -> int:
         fields: dict[str, Any] = {}
-        for read in inputs:
-            read(args, fields)
+        read_inputs(args, fields)
         rv = call(*args)
         fields["rv"] = _rv_name(rv)
         try:
@@ -258,6 +269,41 @@ def _module_call(name: str, spec: Audited, call: Callable[..., int],
 
     audited.__name__ = name
     return audited
+
+
+def _inputs_reader(roles: tuple[tuple[int, str], ...]) -> Reader:
+    """All input roles of a function in one call.  The two shapes of the
+    hot calls (an *Init with its key, C_DigestInit) get one function of
+    their own: a record costs one Python call for its arguments, not
+    one per role."""
+    if roles == ((0, "session"), (1, "mech"), (2, "object")):
+        def key_init(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            out["session"] = int(args[0])
+            p = args[1]
+            if p != NULL:
+                m = int(p.mechanism)
+                out["mech"] = _CKM.cache.get(m) or _CKM.lookup(m)
+            value = out["object"] = int(args[2])
+            ident = _object_id(value)
+            if ident is not None:
+                out["object_id"] = ident
+        return key_init
+    if roles == ((0, "session"), (1, "mech")):
+        def session_mech(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+            out["session"] = int(args[0])
+            p = args[1]
+            if p != NULL:
+                m = int(p.mechanism)
+                out["mech"] = _CKM.cache.get(m) or _CKM.lookup(m)
+        return session_mech
+    readers = tuple(_input_reader(i, role) for i, role in roles)
+    if len(readers) == 1:
+        return readers[0]
+
+    def each(args: tuple[Any, ...], out: dict[str, Any]) -> None:
+        for read in readers:
+            read(args, out)
+    return each
 
 
 def _input_reader(index: int, role: str) -> Reader:

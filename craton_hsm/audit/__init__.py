@@ -178,9 +178,10 @@ def active() -> bool:
     return trail is not None and trail.pid == os.getpid()
 
 
-def append(name: str, fields: dict[str, Any], durable: bool) -> None:
+def append(name: str, fields: dict[str, Any], durable: bool,
+           typed: bool = False) -> None:
     """Write one record; raises AuditUnavailable (and fails closed from
-    then on) when it cannot be written."""
+    then on) when it cannot be written.  ``typed``: see Trail.append."""
     global _failed
     trail = _trail   # None in a forked child (_forget_in_child)
     if trail is None:
@@ -188,7 +189,7 @@ def append(name: str, fields: dict[str, Any], durable: bool) -> None:
             _pending.append((name, fields))
         return
     try:
-        trail.append(name, fields, durable)
+        trail.append(name, fields, durable, typed)
     # ValueError/KeyError: the head record on disk is not one of ours
     # (damaged or replaced); appending blindly would fork the chain.
     except (OSError, ValueError, KeyError, TypeError) as e:

@@ -136,7 +136,7 @@ class Template:
     counts the bytes JSON escapes that the format's own text holds, so
     C can tell a value that needs escaping (more of them) and refuse."""
 
-    __slots__ = ("fmt", "marker", "quotes", "take", "types")
+    __slots__ = ("fmt", "marker", "marker_n", "quotes", "take", "types")
 
     def __init__(self, record: dict[str, Any], pid: int) -> None:
         callers = sorted(record)
@@ -165,6 +165,7 @@ class Template:
         # latest): the same search as seal()'s marker.
         after = order[bisect.bisect_left(order, "hash")]
         self.marker = ("," + _quote(after) + ":").encode("utf-8")
+        self.marker_n = len(self.marker)
 
 
 def canonical(record: dict[str, Any]) -> bytes:

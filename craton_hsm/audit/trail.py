@@ -83,7 +83,15 @@ class Native(Protocol):
                ino: int, seq: int, first: int, digest: bytes) -> int: ...
 
     def state(self) -> Any:
-        """A new, zeroed struct craton_audit_trail."""
+        """A new struct craton_audit_trail, its mutex initialised."""
+
+    def free(self, state: Any) -> None:
+        """Release what ``state`` holds (its digest context)."""
+
+    def lock(self, state: Any) -> None:
+        """Take the state's mutex (the trail's thread lock)."""
+
+    def unlock(self, state: Any) -> None: ...
 
     def hash_of(self, state: Any) -> str:
         """The state's head hash."""
@@ -116,18 +124,27 @@ class Trail:
         self._every = policy.checkpoint_every
         self._max_bytes = policy.max_file_bytes
         self.pid = os.getpid()
-        self._tlock = threading.Lock()   # flock does not order threads
+        self._native = _native
+        # The one-call append's state (ffi/audit.c struct
+        # craton_audit_trail), which holds the head between appends:
+        # _load and _store copy it around anything done in Python.  Its
+        # mutex is then the thread lock (flock does not order threads),
+        # taken by that C call itself.
+        self._ct: Any = None
+        self._c_append: Any = None
+        self._c_fast = False    # appends go through _c_append
+        self._tlock: _ThreadLock = threading.Lock()
+        if _native is not None and _native.fast:
+            self._ct = _native.state()
+            self._c_append = _native.append
+            self._tlock = _CLock(_native, self._ct)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / files.LOCK,
                                 os.O_RDWR | os.O_CREAT, 0o600)
         self._map: mmap.mmap | None = None
-        self._native = _native
         self._pointer: Any = None
-        # The one-call append's state (ffi/audit.c struct
-        # craton_audit_trail), which holds the head between appends:
-        # _load and _store copy it around anything done in Python.
-        self._ct: Any = None
         self._templates: dict[tuple[str, ...], rec.Template] = {}
+        self._typed: dict[tuple[str, ...], rec.Template] = {}
         self.key = keys.signing_key(directory)
         self.chain = rec.Chain(rec.SHA256)   # until _sync reads the file
         self._fd = -1
@@ -150,8 +167,8 @@ class Trail:
                 self._map = mmap.mmap(self._lock_fd, HEAD_BYTES)
                 if self._native is not None:
                     self._pointer = self._native.pointer(self._map)
-                    if self._native.fast:
-                        self._ct = ct = self._native.state()
+                    ct = self._ct
+                    if ct is not None:
                         ct.lock_fd, ct.head = self._lock_fd, self._pointer
                         ct.max_bytes = self._max_bytes
                         ct.every = max(self._every, 0)
@@ -176,13 +193,15 @@ class Trail:
         ct.size, ct.seq = self._size & _U64, self._seq
         ct.first = self._first_seq
         ct.hash = self._head.encode("ascii")
-        ct.fast = int(self.chain.algorithm == rec.SHA256)
+        self._c_fast = self.chain.algorithm == rec.SHA256
+        ct.fast = int(self._c_fast)
 
     def _load(self) -> None:
         """Take the head back from the one-call append (before Python
-        writes): it moves epoch, seq, size and hash only."""
+        writes): it moves epoch, seq, size and hash only; it holds the
+        head only while the chain is SHA-256 (``_c_fast``)."""
         ct = self._ct
-        if ct is None:
+        if ct is None or not self._c_fast:
             return
         assert self._native is not None
         self._epoch, self._seq, self._size = ct.epoch, ct.seq, ct.size
@@ -319,38 +338,40 @@ class Trail:
 
     # -- appending -------------------------------------------------------
 
-    def append(self, event: str, fields: dict[str, Any],
-               durable: bool) -> None:
+    def append(self, event: str, fields: dict[str, Any], durable: bool,
+               typed: bool = False) -> None:
         """Write one record (and a checkpoint when one is due); OSError
         when the log cannot be written.  ``fields`` becomes the record
-        (the caller hands over a dict of its own).  The caller
+        (the caller hands over a dict of its own).  ``typed``: whenever
+        the caller's keys are the same, so are its values' types (the
+        PKCS#11 wrapper's records, abi/audited.py), so the template made
+        for the first such record needs no type check.  The caller
         (``audit.append``) makes sure this process opened the trail (no
         fork in between)."""
         tlock = self._tlock
-        ct = self._ct
-        if ct is not None:
+        if self._c_fast:
+            ct = self._ct
             # The common record in one C call (ffi/audit.c); an empty
             # body (quotes -1) only takes the lock for the Python path.
             fields["event"] = event
             keys = tuple(fields)
-            plan = self._templates.get(keys) or self._template(keys, fields)
+            plan = (self._typed if typed else self._templates).get(keys) \
+                or self._template(keys, fields, typed)
             body, quotes = b"", -1
             if plan.types is not None:
                 values = plan.take(fields)
-                if tuple(map(type, values)) == plan.types:
+                if typed or tuple(map(type, values)) == plan.types:
                     body = (plan.fmt % values).encode("utf-8")
                     quotes = plan.quotes
-            tlock.acquire()
+            # Takes the state's mutex (tlock) and the flock itself.
+            done = self._c_append(ct, body, len(body), plan.marker,
+                                  plan.marker_n, quotes, durable)
+            if not done:
+                return
+            if done < 0:
+                raise OSError(-done, os.strerror(-done))
+            # Both held; the head changed (1) or Python writes this one.
             try:
-                assert self._native is not None
-                marker = plan.marker
-                done = self._native.append(ct, body, len(body), marker,
-                                           len(marker), quotes, durable)
-                if not done:
-                    return
-                if done < 0:
-                    raise OSError(-done, os.strerror(-done))
-                # Locked; the head changed (1) or Python writes this one.
                 self._load()
                 try:
                     self._append_locked(event, fields, durable, done == 1)
@@ -372,13 +393,16 @@ class Trail:
                 stale = not self._current()
             self._append_locked(event, fields, durable, bool(stale))
         finally:
+            if self._ct is not None and self.chain.algorithm == rec.SHA256:
+                self._store()   # a SHA-256 chain now: C appends from here
             tlock.release()
 
-    def _template(self, keys: tuple[str, ...],
-                  fields: dict[str, Any]) -> rec.Template:
+    def _template(self, keys: tuple[str, ...], fields: dict[str, Any],
+                  typed: bool) -> rec.Template:
         plan = rec.Template(fields, self.pid)
-        if len(self._templates) < _TEMPLATES_MAX:
-            self._templates[keys] = plan
+        cache = self._typed if typed else self._templates
+        if len(cache) < _TEMPLATES_MAX:
+            cache[keys] = plan
         return plan
 
     def _append_locked(self, event: str, fields: dict[str, Any],
@@ -531,7 +555,9 @@ class Trail:
         self._size = len(line)
 
     def close(self) -> None:
-        self._ct = None
+        ct, self._ct, self._c_fast = self._ct, None, False
+        if ct is not None and self._native is not None:
+            self._native.free(ct)
         if self._pointer is not None and self._native is not None:
             self._native.release(self._pointer)
             self._pointer = None
@@ -551,10 +577,31 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
+class _ThreadLock(Protocol):
+    def acquire(self) -> bool: ...
+
+    def release(self) -> None: ...
+
+
+class _CLock:
+    """The mutex of a one-call append's state as the trail's thread
+    lock (taken with the GIL released, like any lib call)."""
+
+    def __init__(self, native: Native, state: Any) -> None:
+        self._native, self._state = native, state
+
+    def acquire(self) -> bool:
+        self._native.lock(self._state)
+        return True
+
+    def release(self) -> None:
+        self._native.unlock(self._state)
+
+
 class _Held:
     """The thread lock and the flock, taken and released together."""
 
-    def __init__(self, tlock: threading.Lock, fd: int) -> None:
+    def __init__(self, tlock: _ThreadLock, fd: int) -> None:
         self._tlock, self._fd = tlock, fd
 
     def __enter__(self) -> None:
