@@ -134,10 +134,6 @@ class Trail:
         self._c_append: Any = None
         self._c_fast = False    # appends go through _c_append
         self._tlock: _ThreadLock = threading.Lock()
-        if _native is not None and _native.fast:
-            self._ct = _native.state()
-            self._c_append = _native.append
-            self._tlock = _CLock(_native, self._ct)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_fd = os.open(directory / files.LOCK,
                                 os.O_RDWR | os.O_CREAT, 0o600)
@@ -157,6 +153,10 @@ class Trail:
         self._epoch = -1        # the head epoch this process left
         self._next_epoch = 0    # the one _begin marked, for _publish
         self.genesis = False
+        if _native is not None and _native.fast:
+            self._ct = _native.state()
+            self._c_append = _native.append
+            self._tlock = _CLock(_native, self._ct)
         try:
             with self._locked():
                 # An empty lock file (first use, or a directory written

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +215,27 @@ def test_library_records_are_canonical(hsm: Hsm) -> None:
     assert len(digests) == 21
     assert digests[-1]["rv"] == "CKR_ARGUMENTS_BAD"
     assert all(r["mech"] == "CKM_SHA256" for r in digests[:20])
+
+
+def test_threads_share_one_c_trail(hsm: Hsm, tmp_path: Path) -> None:
+    """The state's mutex orders this process's threads (they share the
+    flock's descriptor); the GIL is released inside the C call, so they
+    do run into it concurrently."""
+    trail = Trail(tmp_path, Policy(rec.SHA256, "never", 64 << 20, 50))
+    assert trail._c_fast
+
+    def work(k: int) -> None:
+        for i in range(300):
+            trail.append("C_GenerateRandom", {"session": k, "length": i,
+                                              "rv": "CKR_OK"}, False, True)
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    trail.close()
+    records = _check_lines(tmp_path)
+    assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+    mine = [r for r in records if r["event"] == "C_GenerateRandom"]
+    assert sorted((r["session"], r["length"]) for r in mine) == \
+        [(k, i) for k in range(4) for i in range(300)]
