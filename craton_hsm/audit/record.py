@@ -124,6 +124,7 @@ def _plan(record: dict[str, Any]) -> _Plan:
 _FILLED = {"pid": None, "prev": '"' + "0" * 64 + '"', "seq": "",
            "time": '"' + "0" * 27 + '"'}
 _NOT_CALLERS = frozenset(_FILLED) | {"hash"}
+_BODIES_MAX = 16     # per template: a few KB, whatever the load
 
 
 class Template:
@@ -136,7 +137,8 @@ class Template:
     counts the bytes JSON escapes that the format's own text holds, so
     C can tell a value that needs escaping (more of them) and refuse."""
 
-    __slots__ = ("fmt", "marker", "marker_n", "quotes", "take", "types")
+    __slots__ = ("bodies", "fmt", "marker", "marker_n", "quotes", "take",
+                 "types")
 
     def __init__(self, record: dict[str, Any], pid: int) -> None:
         callers = sorted(record)
@@ -166,6 +168,19 @@ class Template:
         after = order[bisect.bisect_left(order, "hash")]
         self.marker = ("," + _quote(after) + ":").encode("utf-8")
         self.marker_n = len(self.marker)
+        # The bodies of recent value tuples: records repeat (the same
+        # session, key and result), and a lookup costs less than a
+        # format and an encode.  Bounded: cleared when full.
+        self.bodies: dict[tuple[Any, ...], bytes] = {}
+
+    def body(self, values: tuple[Any, ...]) -> bytes:
+        """The body for these values (through the format), kept."""
+        body = (self.fmt % values).encode("utf-8")
+        bodies = self.bodies
+        if len(bodies) >= _BODIES_MAX:
+            bodies.clear()
+        bodies[values] = body
+        return body
 
 
 def canonical(record: dict[str, Any]) -> bytes:

@@ -348,9 +348,7 @@ class Trail:
         for the first such record needs no type check.  The caller
         (``audit.append``) makes sure this process opened the trail (no
         fork in between)."""
-        tlock = self._tlock
         if self._c_fast:
-            ct = self._ct
             # The common record in one C call (ffi/audit.c); an empty
             # body (quotes -1) only takes the lock for the Python path.
             fields["event"] = event
@@ -361,16 +359,19 @@ class Trail:
             if plan.types is not None:
                 values = plan.take(fields)
                 if typed or tuple(map(type, values)) == plan.types:
-                    body = (plan.fmt % values).encode("utf-8")
+                    # A repeated record (same session, key, result) is
+                    # one dict lookup instead of a format and an encode.
+                    body = plan.bodies.get(values) or plan.body(values)
                     quotes = plan.quotes
             # Takes the state's mutex (tlock) and the flock itself.
-            done = self._c_append(ct, body, len(body), plan.marker,
+            done = self._c_append(self._ct, body, len(body), plan.marker,
                                   plan.marker_n, quotes, durable)
             if not done:
                 return
             if done < 0:
                 raise OSError(-done, os.strerror(-done))
             # Both held; the head changed (1) or Python writes this one.
+            tlock = self._tlock
             try:
                 self._load()
                 try:
@@ -380,6 +381,7 @@ class Trail:
             finally:
                 tlock.release()
             return
+        tlock = self._tlock
         tlock.acquire()
         try:
             native = self._native

@@ -239,3 +239,17 @@ def test_threads_share_one_c_trail(hsm: Hsm, tmp_path: Path) -> None:
     mine = [r for r in records if r["event"] == "C_GenerateRandom"]
     assert sorted((r["session"], r["length"]) for r in mine) == \
         [(k, i) for k in range(4) for i in range(300)]
+
+
+def test_template_bodies_are_bounded_and_exact() -> None:
+    """record.Template keeps the bodies of recent value tuples (a
+    repeated record skips the format); the cache stays small."""
+    fields = {"session": 1, "mech": "CKM_ECDSA", "rv": "CKR_OK",
+              "event": "C_SignInit"}
+    plan = rec.Template(fields, 4242)
+    for i in range(100):
+        values = plan.take({**fields, "session": i})
+        assert plan.body(values) == (plan.fmt % values).encode()
+        assert len(plan.bodies) <= rec._BODIES_MAX
+    values = plan.take({**fields, "session": 99})
+    assert plan.bodies[values] == (plan.fmt % values).encode()
