@@ -49,6 +49,23 @@ def test_typical_key_record() -> None:
     assert type(out[CKA.TOKEN]) is bool and type(out[CKA.CLASS]) is int
 
 
+def test_layout_of_each_tag() -> None:
+    """The byte layout of the module docstring, one entry per tag (the
+    flat fast path and the general one must agree with it)."""
+    def entry(key: int, tag: int, payload: bytes = b"") -> bytes:
+        return struct.pack(">QB", key, tag) + payload
+    attrs: dict[int, Any] = {1: False, 2: True, 3: 7, 4: b"ab",
+                             5: (9,), 6: (), 7: {}, 8: {1: True}}
+    inner = struct.pack(">I", 1) + entry(1, 1)
+    assert encode_attrs(attrs) == bytes([VERSION]) + struct.pack(">I", 8) \
+        + entry(1, 0) + entry(2, 1) + entry(3, 2, struct.pack(">Q", 7)) \
+        + entry(4, 3, struct.pack(">I", 2) + b"ab") \
+        + entry(5, 4, struct.pack(">IQ", 1, 9)) \
+        + entry(6, 4, struct.pack(">I", 0)) \
+        + entry(7, 5, struct.pack(">II", 4, 0)) \
+        + entry(8, 5, struct.pack(">I", len(inner)) + inner)
+
+
 def test_bytearray_encodes_as_bytes() -> None:
     out = decode_attrs(encode_attrs({CKA.VALUE: bytearray(b"abc")}))
     assert out == {CKA.VALUE: b"abc"} and type(out[CKA.VALUE]) is bytes

@@ -41,6 +41,21 @@ def test_file_per_slot_mode_0600(config: Config) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_commits_are_full_sync_wal(config: Config) -> None:
+    """The durability settings every acknowledged write relies on
+    (docs/storage.md "Crash safety"): WAL with synchronous = FULL on the
+    store's own connection, so each COMMIT fsyncs the log."""
+    store = open_slot_store(config, 0)
+    assert isinstance(store, SqliteSlotStore)
+    store.init_token(make_state())
+    store.put_object(_obj("a"))
+    conn = store._connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert not conn.in_transaction
+    store.close()
+
+
 def test_two_instances_see_each_other(config: Config) -> None:
     a, b = open_slot_store(config, 0), open_slot_store(config, 0)
     a.init_token(make_state())
@@ -67,6 +82,28 @@ def test_init_token_leaves_other_slots_untouched(config: Config) -> None:
     assert s0.list_objects() == []
     assert (path1.read_bytes(), s1.generation()) == before
     assert [o.uid for o in s1.list_objects()] == ["keep"]
+
+
+def test_object_limit_counts_other_instances_writes(config: Config) -> None:
+    """The object count a store keeps between its writes is dropped when
+    another connection (another process) wrote: the limit of 5 holds
+    over both."""
+    a, b = open_slot_store(config, 0), open_slot_store(config, 0)
+    a.init_token(make_state())
+    for i in range(3):
+        a.put_object(_obj(f"a{i}"))
+    b.put_object(_obj("b0"))
+    b.put_object(_obj("b1"))
+    with pytest.raises(DeviceMemory):
+        a.put_object(_obj("a3"))
+    a.put_object(_obj("b1"))                # replacing is still allowed
+    assert b.delete_object("a0")
+    a.put_object(_obj("a3"))
+    with pytest.raises(DeviceMemory):
+        b.put_object(_obj("b2"))
+    assert a.count_objects() == b.count_objects() == 5
+    a.close()
+    b.close()
 
 
 def _child_write(data_dir: str) -> None:
