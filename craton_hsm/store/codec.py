@@ -96,9 +96,8 @@ def _body(attrs: dict[int, Any], depth: int) -> bytes:
     # lists and templates) goes through _entry.
     try:
         for key in sorted(attrs):
-            if type(key) is not int and (isinstance(key, bool)
-                                         or not isinstance(key, int)):
-                raise TypeError("attribute type must be an int")
+            if type(key) not in _KEY_TYPES:
+                _check_key_type(key)
             value = attrs[key]
             kind = type(value)
             if kind is bool:
@@ -120,6 +119,19 @@ def _body(attrs: dict[int, Any], depth: int) -> bytes:
         raise ValueError("integer attribute value out of CK_ULONG "
                          "range") from None
     return b"".join(parts)
+
+
+# Types accepted as attribute types: int and its subclasses but bool (the
+# core's keys are mostly CKA IntEnum members); a set lookup per entry
+# instead of two isinstance calls.
+_KEY_TYPES: set[type] = {int}
+
+
+def _check_key_type(key: Any) -> None:
+    kind = type(key)
+    if kind is bool or not issubclass(kind, int):
+        raise TypeError("attribute type must be an int")
+    _KEY_TYPES.add(kind)
 
 
 def _entry(value: Any, depth: int) -> bytes:

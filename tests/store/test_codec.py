@@ -66,6 +66,19 @@ def test_layout_of_each_tag() -> None:
         + entry(8, 5, struct.pack(">I", len(inner)) + inner)
 
 
+def test_enum_keys_encode_as_their_ints() -> None:
+    """CKA members and plain ints are the same attribute type; bool and
+    non-int keys stay refused after int subclasses were accepted."""
+    class Sub(int):
+        pass
+    plain = encode_attrs({int(CKA.LABEL): b"k", int(CKA.TOKEN): True})
+    assert encode_attrs({CKA.LABEL: b"k", CKA.TOKEN: True}) == plain
+    assert encode_attrs({Sub(CKA.LABEL): b"k", CKA.TOKEN: True}) == plain
+    for bad in ({True: 1}, {False: b""}, {1.0: 1}, {"3": 1}):
+        with pytest.raises(TypeError):
+            encode_attrs(bad)
+
+
 def test_bytearray_encodes_as_bytes() -> None:
     out = decode_attrs(encode_attrs({CKA.VALUE: bytearray(b"abc")}))
     assert out == {CKA.VALUE: b"abc"} and type(out[CKA.VALUE]) is bytes
