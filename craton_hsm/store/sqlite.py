@@ -189,12 +189,13 @@ class SqliteSlotStore:
                 raise self._fail(e) from None
 
     @contextlib.contextmanager
-    def _write(self, delta: int | None = None
+    def _write(self, delta: int | None = None, *, count: int | None = None
                ) -> Iterator[sqlite3.Connection]:
         """One write transaction; the generation moves if rows changed.
 
         ``delta`` is how the body changes the object count (``None``:
-        unknown, the cached count is dropped)."""
+        unknown, the kept count is dropped); ``count`` is the object
+        count the body leaves, whatever it was before."""
         with self._guard() as conn:
             self._begin(conn)
             try:
@@ -210,9 +211,13 @@ class SqliteSlotStore:
                 _rollback(conn)
                 raise
             self._wrote(start, end, delta)
+            if count is not None:
+                # Still under the lock: no other thread's write between.
+                self._counted = (end, count)
 
     def _wrote(self, start: int, end: int, delta: int | None) -> None:
-        """Record a committed write from ``start`` to ``end``."""
+        """Record a committed write from ``start`` to ``end`` (caller
+        holds the lock)."""
         self._last_write = (start, end)
         counted = self._counted
         self._counted = None if delta is None or counted is None or \
@@ -255,11 +260,10 @@ class SqliteSlotStore:
     def init_token(self, state: TokenState) -> None:
         # One transaction: the objects and the old wrapped master keys go
         # together, so old sealed secrets can never be opened again.
-        with self._write() as conn:
+        with self._write(count=0) as conn:
             conn.execute("DELETE FROM objects")
             conn.execute("DELETE FROM token")
             _insert_state(conn, state)
-        self._counted = (self._last_write[1], 0)
 
     def save_state(self, state: TokenState) -> None:
         with self._write(delta=0) as conn:

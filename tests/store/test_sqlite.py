@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,46 @@ def test_object_limit_counts_other_instances_writes(config: Config) -> None:
     assert a.count_objects() == b.count_objects() == 5
     a.close()
     b.close()
+
+
+def test_object_limit_is_exact_under_threads(config: Config) -> None:
+    """Threads of one process share the store and its kept count: with
+    creates and deletes racing, exactly the limit is ever stored."""
+    cfg = dataclasses.replace(config, max_objects_per_token=60,
+                              busy_timeout_ms=5000)
+    store = open_slot_store(cfg, 0)
+    other = open_slot_store(cfg, 0)         # a second "process" writing
+    store.init_token(make_state())
+    refused: list[int] = []
+
+    def work(n: int) -> None:
+        s = other if n == 0 else store
+        for i in range(40):
+            try:
+                s.put_object(_obj(f"t{n}-{i}"))
+            except DeviceMemory:
+                refused.append(n)
+            if i % 10 == 9:
+                s.delete_object(f"t{n}-{i - 5}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # 160 creates against at most 16 deletes: the limit was reached.
+    assert refused
+    assert store.count_objects() == other.count_objects() <= 60
+    # Both kept counts are exact: the 61st object is refused, not the
+    # 60th, nor the 62nd.
+    with pytest.raises(DeviceMemory):
+        for i in range(61):
+            store.put_object(_obj(f"fill-{i}"))
+    assert store.count_objects() == 60
+    with pytest.raises(DeviceMemory):
+        other.put_object(_obj("one-more"))
+    store.close()
+    other.close()
 
 
 def _child_write(data_dir: str) -> None:
