@@ -49,6 +49,12 @@ class Op(enum.Enum):
     DERIVE = "derive"
     COPY = "copy"
 
+    # Members are singletons compared by identity, so the identity hash
+    # is consistent with Enum's equality; Enum's own __hash__ (of the
+    # name) is a Python-level call on every dict or set lookup, and
+    # build_object makes a dozen per object (issue 9).
+    __hash__ = object.__hash__
+
 
 _GEN = frozenset({Op.GENERATE, Op.GENERATE_PUBLIC, Op.GENERATE_PRIVATE})
 # The footnote flags that require / forbid an attribute for each op.
@@ -172,18 +178,41 @@ def _validate(op: Op, schema: Mapping[int, Rule], cls: int,
         cons.check_whole(cls, sub, template)
 
 
+# (id(schema), cls, sub) -> (schema, default attributes, the types whose
+# default is a mutable template).  Defaults are data of the schema, so
+# they are computed once per object kind, not once per object (issue 9).
+_DEFAULTS_OF: dict[tuple[int, int, int | None],
+                   tuple[Mapping[int, Rule], dict[int, Any],
+                         tuple[int, ...]]] = {}
+
+
 def _defaults(schema: Mapping[int, Rule], cls: int,
               sub: int | None) -> dict[int, Any]:
+    key = (id(schema), cls, sub)
+    hit = _DEFAULTS_OF.get(key)
+    if hit is None or hit[0] is not schema:
+        hit = (schema, *_compute_defaults(schema, cls, sub))
+        if len(_DEFAULTS_OF) < 1024:
+            _DEFAULTS_OF[key] = hit
+    out = dict(hit[1])
+    for t in hit[2]:
+        # Copy mutable defaults (nested templates) per object.
+        out[t] = dict(out[t])
+    return out
+
+
+def _compute_defaults(schema: Mapping[int, Rule], cls: int,
+                      sub: int | None) -> tuple[dict[int, Any],
+                                                tuple[int, ...]]:
     caps = CAPS.get((cls, sub if sub is not None else -1), frozenset())
     out: dict[int, Any] = {}
     for t, rule in schema.items():
         if rule.default is CAPABILITY:
             out[t] = t in caps
         elif rule.default is not NO_DEFAULT:
-            # Copy mutable defaults (nested templates) per object.
-            d = rule.default
-            out[t] = dict(d) if isinstance(d, dict) else d
-    return out
+            out[t] = rule.default
+    mutable = tuple(t for t, v in out.items() if isinstance(v, dict))
+    return out, mutable
 
 
 def _derived(op: Op, attrs: dict[int, Any], mechanism: int | None,

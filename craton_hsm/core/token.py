@@ -293,8 +293,11 @@ class Token:
     def save_object(self, obj: Obj, secret_types: frozenset[int]) -> None:
         """Persist a token object; secret attributes sealed."""
         st = self.require_initialized()
-        public = {t: v for t, v in obj.attrs.items()
-                  if t not in secret_types}
+        # A copy less the few secret types: cheaper than a filtering
+        # comprehension over every attribute (issue 9).
+        public = dict(obj.attrs)
+        for t in secret_types:
+            public.pop(t, None)
         # Encoded once: the same bytes are the sealed blob's AAD and the
         # stored record (issue 9: create encoded them twice).
         blob = encode_attrs(public)

@@ -72,6 +72,10 @@ _U64 = struct.Struct(">Q")
 _PACK_QB = struct.Struct(">QB").pack
 _PACK_QBI = struct.Struct(">QBI").pack
 _PACK_QBQ = struct.Struct(">QBQ").pack
+# _entry of {} and (): the encodings every key's empty templates and
+# mechanism list share.
+_EMPTY_DICT = bytes([_DICT]) + _PACK_I(4) + _PACK_I(0)
+_EMPTY_MECHS = bytes([_MECHS]) + _PACK_I(0)
 
 
 def _u64(value: int) -> bytes:
@@ -86,23 +90,27 @@ def _body(attrs: dict[int, Any], depth: int) -> bytes:
     parts = [_PACK_I(len(attrs))]
     append = parts.append
     # Issue 9: every token object is encoded at create, so the common
-    # value types (exact bool, int, bytes) take a flat path with one
-    # pack per entry; anything else (IntEnum, views, mechanism lists,
-    # templates) goes through _entry.
+    # value types (exact bool, int, bytes, and the empty template and
+    # mechanism list every key carries) take a flat path with one pack
+    # per entry; anything else (IntEnum, views, non-empty mechanism
+    # lists and templates) goes through _entry.
     try:
         for key in sorted(attrs):
-            if type(key) is not int and (isinstance(key, bool)
-                                         or not isinstance(key, int)):
-                raise TypeError("attribute type must be an int")
+            if type(key) not in _KEY_TYPES:
+                _check_key_type(key)
             value = attrs[key]
             kind = type(value)
             if kind is bool:
-                append(_PACK_QB(key, _TRUE if value else _FALSE))
+                # The tag is the value: _FALSE == 0, _TRUE == 1.
+                append(_PACK_QB(key, value))
             elif kind is bytes:
                 append(_PACK_QBI(key, _BYTES, len(value)))
                 append(value)
             elif kind is int:
                 append(_PACK_QBQ(key, _INT, value))
+            elif not value and (kind is dict or kind is tuple):
+                append(_PACK_Q(key))
+                append(_EMPTY_DICT if kind is dict else _EMPTY_MECHS)
             else:
                 append(_PACK_Q(key))
                 append(_entry(value, depth))
@@ -111,6 +119,19 @@ def _body(attrs: dict[int, Any], depth: int) -> bytes:
         raise ValueError("integer attribute value out of CK_ULONG "
                          "range") from None
     return b"".join(parts)
+
+
+# Types accepted as attribute types: int and its subclasses but bool (the
+# core's keys are mostly CKA IntEnum members); a set lookup per entry
+# instead of two isinstance calls.
+_KEY_TYPES: set[type] = {int}
+
+
+def _check_key_type(key: Any) -> None:
+    kind = type(key)
+    if kind is bool or not issubclass(kind, int):
+        raise TypeError("attribute type must be an int")
+    _KEY_TYPES.add(kind)
 
 
 def _entry(value: Any, depth: int) -> bytes:

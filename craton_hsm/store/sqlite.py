@@ -80,6 +80,11 @@ class SqliteSlotStore:
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
         self._last_write = (0, 0)
+        # (generation, object count) as of this process's last write or
+        # count: valid while the generation has not moved, so the object
+        # limit is checked without a count(*) scan of the uid index on
+        # every create (issue 9; that scan grows with the token).
+        self._counted: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteSlotStore {self.path}>"
@@ -180,16 +185,17 @@ class SqliteSlotStore:
         with self._lock:
             try:
                 yield self._connection()
-            except sqlite3.Error as e:
-                raise translate(e, self.path) from None
-            except OSError as e:
-                # Creating the file failed: missing or unwritable dir.
-                raise DeviceError(f"token file {self.path}: "
-                                  f"{e.strerror}") from None
+            except (sqlite3.Error, OSError) as e:
+                raise self._fail(e) from None
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; the generation moves if rows changed."""
+    def _write(self, delta: int | None = None, *, count: int | None = None
+               ) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the generation moves if rows changed.
+
+        ``delta`` is how the body changes the object count (``None``:
+        unknown, the kept count is dropped); ``count`` is the object
+        count the body leaves, whatever it was before."""
         with self._guard() as conn:
             self._begin(conn)
             try:
@@ -198,14 +204,34 @@ class SqliteSlotStore:
                 yield conn
                 end = start
                 if conn.total_changes != before:
-                    conn.execute("UPDATE generation SET value = value + 1")
+                    conn.execute(_BUMP)
                     end = start + 1
                 conn.execute("COMMIT")
-                self._last_write = (start, end)
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
+            self._wrote(start, end, delta)
+            if count is not None:
+                # Still under the lock: no other thread's write between.
+                self._counted = (end, count)
+
+    def _wrote(self, start: int, end: int, delta: int | None) -> None:
+        """Record a committed write from ``start`` to ``end`` (caller
+        holds the lock)."""
+        self._last_write = (start, end)
+        counted = self._counted
+        self._counted = None if delta is None or counted is None or \
+            counted[0] != start else (end, counted[1] + delta)
+
+    def _fail(self, exc: sqlite3.Error | OSError) -> CKRError:
+        """The CKRError for an exception out of SQLite or the file
+        system, as ``_guard`` maps them.  (The hot paths below use this
+        instead of ``_guard``: a generator context manager costs more
+        than the statement it wraps.)"""
+        if isinstance(exc, sqlite3.Error):
+            return translate(exc, self.path)
+        # Creating the file failed: missing or unwritable dir.
+        return DeviceError(f"token file {self.path}: {exc.strerror}")
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         # busy_timeout already waited inside SQLite; a few retries cover
@@ -234,13 +260,13 @@ class SqliteSlotStore:
     def init_token(self, state: TokenState) -> None:
         # One transaction: the objects and the old wrapped master keys go
         # together, so old sealed secrets can never be opened again.
-        with self._write() as conn:
+        with self._write(count=0) as conn:
             conn.execute("DELETE FROM objects")
             conn.execute("DELETE FROM token")
             _insert_state(conn, state)
 
     def save_state(self, state: TokenState) -> None:
-        with self._write() as conn:
+        with self._write(delta=0) as conn:
             conn.execute("DELETE FROM token")
             _insert_state(conn, state)
 
@@ -266,14 +292,13 @@ class SqliteSlotStore:
                 new = next_failures(role, success, int(row[0]))
                 if new != row[0]:
                     conn.execute(f"UPDATE token SET {column} = ?", (new,))
-                    conn.execute("UPDATE generation SET value = value + 1")
+                    conn.execute(_BUMP)
                     end = start + 1
                 conn.execute("COMMIT")
-                self._last_write = (start, end)
             except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+                _rollback(conn)
                 raise
+            self._wrote(start, end, 0)
         return new
 
     # -- objects ---------------------------------------------------------
@@ -292,25 +317,69 @@ class SqliteSlotStore:
         return None if row is None else _object(self.path, *row)
 
     def put_object(self, obj: StoredObject) -> None:
+        """Insert or replace one object: one IMMEDIATE transaction of
+        four statements (issue 9: C_CreateObject of a token object),
+        committed (and so fsynced, ``synchronous = FULL``) before this
+        returns."""
         attrs = obj.blob if obj.blob is not None else encode_attrs(obj.attrs)
-        with self._write() as conn:
-            exists = conn.execute("SELECT 1 FROM objects WHERE uid = ?",
-                                  (obj.uid,)).fetchone()
-            if exists is None:
-                count = conn.execute(
-                    "SELECT count(*) FROM objects").fetchone()[0]
-                if count >= self.max_objects:
-                    raise DeviceMemory(
-                        f"slot {self.slot_id}: token holds the maximum of "
-                        f"{self.max_objects} objects")
-            conn.execute("INSERT OR REPLACE INTO objects (uid, attrs, "
-                         "secret) VALUES (?, ?, ?)",
-                         (obj.uid, attrs, obj.secret))
+        row = (obj.uid, attrs, obj.secret)
+        with self._lock:
+            try:
+                conn = self._connection()
+                self._begin(conn)
+                try:
+                    # The generation and whether the uid exists, read
+                    # under the write lock: nobody else can move either
+                    # before our COMMIT.
+                    start, exists = conn.execute(_PUT_CHECK,
+                                                 (obj.uid,)).fetchone()
+                    count = None if exists else self._room(conn, start)
+                    conn.execute(_PUT, row)
+                    conn.execute(_BUMP)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except (sqlite3.Error, OSError) as e:
+                raise self._fail(e) from None
+            self._wrote(start, start + 1, 0 if exists else 1)
+            if count is not None:
+                self._counted = (start + 1, count + 1)
+
+    def _room(self, conn: sqlite3.Connection, generation: int) -> int:
+        """The object count at ``generation``; DeviceMemory when the
+        token is full.  Counted only if another process wrote since this
+        one last knew the count."""
+        counted = self._counted
+        if counted is not None and counted[0] == generation:
+            count = counted[1]
+        else:
+            count = int(conn.execute(
+                "SELECT count(*) FROM objects").fetchone()[0])
+        if count >= self.max_objects:
+            raise DeviceMemory(
+                f"slot {self.slot_id}: token holds the maximum of "
+                f"{self.max_objects} objects")
+        return count
 
     def delete_object(self, uid: str) -> bool:
-        with self._write() as conn:
-            cur = conn.execute("DELETE FROM objects WHERE uid = ?", (uid,))
-            return cur.rowcount > 0
+        with self._lock:
+            try:
+                conn = self._connection()
+                self._begin(conn)
+                try:
+                    start = _generation(conn)
+                    deleted = conn.execute(_DELETE, (uid,)).rowcount > 0
+                    if deleted:
+                        conn.execute(_BUMP)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except (sqlite3.Error, OSError) as e:
+                raise self._fail(e) from None
+            self._wrote(start, start + deleted, -deleted)
+            return deleted
 
     def count_objects(self) -> int:
         with self._guard() as conn:
@@ -318,8 +387,13 @@ class SqliteSlotStore:
                 "SELECT count(*) FROM objects").fetchone()[0])
 
     def generation(self) -> int:
-        with self._guard() as conn:
-            return _generation(conn)
+        # Read before every call that may see another process's change
+        # (Token.sync), so without the generator of _guard.
+        with self._lock:
+            try:
+                return _generation(self._connection())
+            except (sqlite3.Error, OSError) as e:
+                raise self._fail(e) from None
 
     def last_write(self) -> tuple[int, int]:
         return self._last_write
@@ -331,8 +405,23 @@ class SqliteSlotStore:
             self._conn = None
 
 
+_BUMP = "UPDATE generation SET value = value + 1"
+_PUT_CHECK = ("SELECT value, EXISTS (SELECT 1 FROM objects WHERE uid = ?) "
+              "FROM generation")
+_PUT = "INSERT OR REPLACE INTO objects (uid, attrs, secret) VALUES (?, ?, ?)"
+_DELETE = "DELETE FROM objects WHERE uid = ?"
+
+
 def _generation(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM generation").fetchone()[0])
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    # The transaction may already be gone (SQLite rolls back by itself
+    # on some errors, e.g. SQLITE_FULL); the first error is the one to
+    # report.
+    with contextlib.suppress(sqlite3.Error):
+        conn.execute("ROLLBACK")
 
 
 def _object(path: Path, uid: Any, attrs: Any, secret: Any) -> StoredObject:

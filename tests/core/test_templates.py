@@ -352,7 +352,13 @@ def test_create_computed() -> None:
 def test_defaults_are_not_shared() -> None:
     a, b = make(AES), make(AES)
     a[CKA.WRAP_TEMPLATE][CKA.TOKEN] = True
+    a[CKA.DERIVE] = True
     assert b[CKA.WRAP_TEMPLATE] == {}
+    # Defaults are cached per object kind (issue 9): an object changed
+    # after it was built must not change the next one's defaults.
+    c = make(AES)
+    assert c[CKA.WRAP_TEMPLATE] == {} and c[CKA.DERIVE] is False
+    assert c == b
 
 
 # check_modify: (object, changes, copy, so, expected error or None).

@@ -49,6 +49,36 @@ def test_typical_key_record() -> None:
     assert type(out[CKA.TOKEN]) is bool and type(out[CKA.CLASS]) is int
 
 
+def test_layout_of_each_tag() -> None:
+    """The byte layout of the module docstring, one entry per tag (the
+    flat fast path and the general one must agree with it)."""
+    def entry(key: int, tag: int, payload: bytes = b"") -> bytes:
+        return struct.pack(">QB", key, tag) + payload
+    attrs: dict[int, Any] = {1: False, 2: True, 3: 7, 4: b"ab",
+                             5: (9,), 6: (), 7: {}, 8: {1: True}}
+    inner = struct.pack(">I", 1) + entry(1, 1)
+    assert encode_attrs(attrs) == bytes([VERSION]) + struct.pack(">I", 8) \
+        + entry(1, 0) + entry(2, 1) + entry(3, 2, struct.pack(">Q", 7)) \
+        + entry(4, 3, struct.pack(">I", 2) + b"ab") \
+        + entry(5, 4, struct.pack(">IQ", 1, 9)) \
+        + entry(6, 4, struct.pack(">I", 0)) \
+        + entry(7, 5, struct.pack(">II", 4, 0)) \
+        + entry(8, 5, struct.pack(">I", len(inner)) + inner)
+
+
+def test_enum_keys_encode_as_their_ints() -> None:
+    """CKA members and plain ints are the same attribute type; bool and
+    non-int keys stay refused after int subclasses were accepted."""
+    class Sub(int):
+        pass
+    plain = encode_attrs({int(CKA.LABEL): b"k", int(CKA.TOKEN): True})
+    assert encode_attrs({CKA.LABEL: b"k", CKA.TOKEN: True}) == plain
+    assert encode_attrs({Sub(CKA.LABEL): b"k", CKA.TOKEN: True}) == plain
+    for bad in ({True: 1}, {False: b""}, {1.0: 1}, {"3": 1}):
+        with pytest.raises(TypeError):
+            encode_attrs(bad)
+
+
 def test_bytearray_encodes_as_bytes() -> None:
     out = decode_attrs(encode_attrs({CKA.VALUE: bytearray(b"abc")}))
     assert out == {CKA.VALUE: b"abc"} and type(out[CKA.VALUE]) is bytes

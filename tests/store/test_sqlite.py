@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import sqlite3
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,21 @@ def test_file_per_slot_mode_0600(config: Config) -> None:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_commits_are_full_sync_wal(config: Config) -> None:
+    """The durability settings every acknowledged write relies on
+    (docs/storage.md "Crash safety"): WAL with synchronous = FULL on the
+    store's own connection, so each COMMIT fsyncs the log."""
+    store = open_slot_store(config, 0)
+    assert isinstance(store, SqliteSlotStore)
+    store.init_token(make_state())
+    store.put_object(_obj("a"))
+    conn = store._connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert not conn.in_transaction
+    store.close()
+
+
 def test_two_instances_see_each_other(config: Config) -> None:
     a, b = open_slot_store(config, 0), open_slot_store(config, 0)
     a.init_token(make_state())
@@ -67,6 +84,68 @@ def test_init_token_leaves_other_slots_untouched(config: Config) -> None:
     assert s0.list_objects() == []
     assert (path1.read_bytes(), s1.generation()) == before
     assert [o.uid for o in s1.list_objects()] == ["keep"]
+
+
+def test_object_limit_counts_other_instances_writes(config: Config) -> None:
+    """The object count a store keeps between its writes is dropped when
+    another connection (another process) wrote: the limit of 5 holds
+    over both."""
+    a, b = open_slot_store(config, 0), open_slot_store(config, 0)
+    a.init_token(make_state())
+    for i in range(3):
+        a.put_object(_obj(f"a{i}"))
+    b.put_object(_obj("b0"))
+    b.put_object(_obj("b1"))
+    with pytest.raises(DeviceMemory):
+        a.put_object(_obj("a3"))
+    a.put_object(_obj("b1"))                # replacing is still allowed
+    assert b.delete_object("a0")
+    a.put_object(_obj("a3"))
+    with pytest.raises(DeviceMemory):
+        b.put_object(_obj("b2"))
+    assert a.count_objects() == b.count_objects() == 5
+    a.close()
+    b.close()
+
+
+def test_object_limit_is_exact_under_threads(config: Config) -> None:
+    """Threads of one process share the store and its kept count: with
+    creates and deletes racing, exactly the limit is ever stored."""
+    cfg = dataclasses.replace(config, max_objects_per_token=60,
+                              busy_timeout_ms=5000)
+    store = open_slot_store(cfg, 0)
+    other = open_slot_store(cfg, 0)         # a second "process" writing
+    store.init_token(make_state())
+    refused: list[int] = []
+
+    def work(n: int) -> None:
+        s = other if n == 0 else store
+        for i in range(40):
+            try:
+                s.put_object(_obj(f"t{n}-{i}"))
+            except DeviceMemory:
+                refused.append(n)
+            if i % 10 == 9:
+                s.delete_object(f"t{n}-{i - 5}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    # 160 creates against at most 16 deletes: the limit was reached.
+    assert refused
+    assert store.count_objects() == other.count_objects() <= 60
+    # Both kept counts are exact: the 61st object is refused, not the
+    # 60th, nor the 62nd.
+    with pytest.raises(DeviceMemory):
+        for i in range(61):
+            store.put_object(_obj(f"fill-{i}"))
+    assert store.count_objects() == 60
+    with pytest.raises(DeviceMemory):
+        other.put_object(_obj("one-more"))
+    store.close()
+    other.close()
 
 
 def _child_write(data_dir: str) -> None:

@@ -137,6 +137,38 @@ def test_object_limit(store: SlotStore) -> None:
     assert store.count_objects() == 5
 
 
+def test_object_limit_follows_deletes(store: SlotStore) -> None:
+    # The SQLite store keeps the count between writes (issue 9): deletes
+    # and replacements must move it exactly, so the limit stays exact.
+    store.init_token(make_state())
+    for i in range(5):
+        store.put_object(_obj(f"o{i}"))
+    assert store.delete_object("o1") and store.delete_object("o3")
+    assert not store.delete_object("o3")
+    store.put_object(_obj("o4", None))                # a replacement
+    store.put_object(_obj("n1"))
+    store.put_object(_obj("n2"))
+    with pytest.raises(DeviceMemory):
+        store.put_object(_obj("n3"))
+    assert store.count_objects() == 5
+    store.init_token(make_state())                    # wipes: room again
+    for i in range(5):
+        store.put_object(_obj(f"p{i}"))
+    with pytest.raises(DeviceMemory):
+        store.put_object(_obj("p5"))
+
+
+def test_refused_put_changes_nothing(store: SlotStore) -> None:
+    store.init_token(make_state())
+    for i in range(5):
+        store.put_object(_obj(f"o{i}"))
+    gen, last = store.generation(), store.last_write()
+    with pytest.raises(DeviceMemory):
+        store.put_object(_obj("x"))
+    assert (store.generation(), store.last_write()) == (gen, last)
+    assert store.get_object("x") is None
+
+
 def test_repr_hides_secrets() -> None:
     obj = _obj("a", b"\x01topsecret")
     assert "topsecret" not in repr(obj)
