@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,6 +225,10 @@ def _where(source: Path | None) -> str:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported only when a file is named: without one, tomllib (and the
+    # datetime it brings) would stay in the process for nothing (issue
+    # 9, RSS after C_Initialize).
+    import tomllib
     try:
         with path.open("rb") as f:
             return tomllib.load(f)

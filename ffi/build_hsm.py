@@ -108,6 +108,15 @@ void craton_arena_wipe(size_t offset, size_t n);
 """
 
 
+# The file the module was loaded from (ffi/shim.c, dladdr(3)), for the
+# integrity self-test (craton_hsm/abi/boot.py); NULL if unknown.  Here
+# rather than through ctypes, which boot would import only for this
+# (issue 9, RSS after C_Initialize).
+SELF_CDEF = """
+const char *craton_module_path(void);
+"""
+
+
 # The audit append (ffi/audit.c): its system calls, and the whole of a
 # common record in one call; called from
 # craton_hsm/abi/audited.py through the cffi lib; not exported.
@@ -145,7 +154,7 @@ int craton_audit_append(struct craton_audit_trail *t, const char *body,
 
 def make_cdef(functions: list[Function]) -> str:
     lines = [(CBINDINGS / "pkcs11_types.h").read_text(), ARENA_CDEF,
-             AUDIT_CDEF]
+             AUDIT_CDEF, SELF_CDEF]
     for f in python_functions(functions):
         lines.append(f'extern "Python+C" {f.proto("py_" + f.name)};')
     return "\n".join(lines) + "\n"

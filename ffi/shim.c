@@ -149,6 +149,21 @@ static int craton_find_venv(char *out, size_t size)
         ? 0 : -1;
 }
 
+/* The file this library was loaded from, as the loader names it (boot.py
+   resolves it), or NULL: what the integrity self-test measures.  Asked
+   about this static function, never about an exported C_* name: a host
+   that loaded another PKCS#11 module first (an OpenSSL provider, p11-kit)
+   may have that module's C_GetFunctionList interpose ours. */
+static const char *craton_module_path(void)
+{
+    Dl_info info;
+
+    if (dladdr((void *)&craton_module_path, &info) && info.dli_fname &&
+        info.dli_fname[0] != '\0')
+        return info.dli_fname;
+    return NULL;
+}
+
 static CK_RV craton_check_version(void)
 {
     int major = 0, minor = 0;

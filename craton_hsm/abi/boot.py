@@ -7,7 +7,6 @@ C_Initialize then returns CKR_GENERAL_ERROR.
 
 from __future__ import annotations
 
-import ctypes
 import importlib
 from pathlib import Path
 
@@ -18,24 +17,14 @@ from craton_hsm.abi import exports
 from craton_hsm.selftest import integrity
 
 
-class _DlInfo(ctypes.Structure):
-    _fields_ = [("dli_fname", ctypes.c_char_p),
-                ("dli_fbase", ctypes.c_void_p),
-                ("dli_sname", ctypes.c_char_p),
-                ("dli_saddr", ctypes.c_void_p)]
-
-
 def library_path() -> Path | None:
-    """The file this code was loaded from (dladdr(3) on one of our own
-    functions, as ffi/shim.c does to find the venv): the integrity test
-    measures that file and reads the manifest beside it."""
-    dladdr = ctypes.CDLL(None).dladdr
-    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
-    info = _DlInfo()
-    addr = int(ffi.cast("uintptr_t", ffi.addressof(lib, "py_C_Initialize")))
-    if not dladdr(addr, ctypes.byref(info)) or not info.dli_fname:
+    """The file this code was loaded from (dladdr(3) in ffi/shim.c, as
+    it finds the venv): the integrity test measures that file and reads
+    the manifest beside it."""
+    name = lib.craton_module_path()
+    if name == ffi.NULL:
         return None
-    return Path(info.dli_fname.decode()).resolve()
+    return Path(ffi.string(name).decode()).resolve()
 
 
 class CArena:

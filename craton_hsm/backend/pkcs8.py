@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import (
@@ -91,6 +90,10 @@ def encode_raw(curve: str, raw: bytes) -> bytes:
 
 
 def _is_private_key_info(der: bytes) -> bool:
+    # Imported on the first unwrap, not at C_Initialize: asn1crypto
+    # brings socket, ipaddress, urllib and unicodedata along (issue 9,
+    # RSS), and only C_UnwrapKey of a private key reads PKCS#8.
+    from asn1crypto import keys as asn1_keys  # type: ignore[import-untyped]
     try:
         info = asn1_keys.PrivateKeyInfo.load(der, strict=True)
         version = info["version"].native

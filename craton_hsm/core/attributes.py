@@ -10,9 +10,9 @@ module for every attribute; the core only ever sees decoded values.
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import enum
+import struct
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias
@@ -30,7 +30,9 @@ from craton_hsm.vendor_ck import CKA_CRATON_COMPROMISED
 # the nested (type, raw) pairs.
 RawValue: TypeAlias = bytes | list[tuple[int, "RawValue"]]
 
-ULONG_SIZE = ctypes.sizeof(ctypes.c_ulong)
+# The C unsigned long of this platform (struct's native "L"; not
+# ctypes, which C_Initialize then had to load only for this: issue 9).
+ULONG_SIZE = struct.calcsize("L")
 ULONG_MAX = (1 << (8 * ULONG_SIZE)) - 1
 
 

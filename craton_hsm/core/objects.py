@@ -27,6 +27,7 @@ _log = logging.getLogger("craton_hsm")
 # Shared by every object without opened secrets: an empty frozenset is
 # not a singleton since Python 3.10, and costs 216 bytes per object.
 NO_SECRETS: frozenset[int] = frozenset()
+_UNIQUE_ID = int(CKA.UNIQUE_ID)
 
 
 class Obj:
@@ -34,8 +35,9 @@ class Obj:
 
     __slots__ = (
         "__weakref__",
+        "_cache",
+        "_uid",
         "attrs",
-        "cache",
         "damage",
         "handle",
         "held",
@@ -44,14 +46,20 @@ class Obj:
         "session",
         "slot_id",
         "stored",
-        "uid",
     )
 
     def __init__(self, handle: int, uid: str, attrs: dict[int, Any],
                  slot_id: int, session: int | None = None,
                  sealed: bytes | None = None) -> None:
         self.handle = handle
-        self.uid = uid
+        # The uid is CKA_UNIQUE_ID's value (dispatch/object.store_new):
+        # kept once, as those bytes, unless attrs does not carry it
+        # (profile objects).  Issue 9: the str beside it cost 81 bytes
+        # per object.
+        unique_id = attrs.get(_UNIQUE_ID)
+        self._uid: str | None = (
+            None if type(unique_id) is bytes and unique_id == uid.encode()
+            else uid)
         self.attrs = attrs
         self.slot_id = slot_id
         self.session = session          # None for token objects
@@ -59,12 +67,31 @@ class Obj:
         # The public attributes as stored (store/codec.py encoding): the
         # sealed blob's AAD, and what a reload compares (token objects).
         self.stored: bytes | None = None
-        self.cache: dict[str, Any] = {}
+        # Parsed backend keys (mechanisms/*), made on the first use: most
+        # objects are never used by a mechanism (issue 9, 64 bytes each).
+        self._cache: dict[str, Any] | None = None
         self.secret_types: frozenset[int] = NO_SECRETS
         self.damage: str | None = None  # stored record unreadable: why
         # Arena slices attrs view; a shared empty tuple until the first
         # (issue 9: 10,000 session objects without key material).
         self.held: list[secmem.Secret] | tuple[()] = ()
+
+    @property
+    def uid(self) -> str:
+        """The object's unique id (CKA_UNIQUE_ID; the token's store key)."""
+        if self._uid is not None:
+            return self._uid
+        unique_id: bytes = self.attrs[_UNIQUE_ID]
+        return unique_id.decode()
+
+    @property
+    def cache(self) -> dict[str, Any]:
+        """Backend keys parsed from the attributes (cleared when they
+        change or are wiped)."""
+        cache = self._cache
+        if cache is None:
+            cache = self._cache = {}
+        return cache
 
     def keep_secrets(self, types: Iterable[int]) -> None:
         """Move the byte values of ``types`` into arena slices owned by
@@ -85,7 +112,7 @@ class Obj:
         held, self.held = self.held, ()
         for kept in held:
             kept.free()
-        self.cache.clear()
+        self._cache = None
 
     def __repr__(self) -> str:
         # Handle and uid only: never attribute values (issue 8).
@@ -124,7 +151,7 @@ class Obj:
                 value = value.view
             self.attrs[t] = value
         self.secret_types = frozenset(secrets)
-        self.cache.clear()
+        self._cache = None
 
     def close_secrets(self) -> None:
         """Drop and wipe decrypted secrets (logout); the sealed form
@@ -138,7 +165,7 @@ class Obj:
 
     def changed(self) -> None:
         """Attributes changed: parsed backend keys are stale."""
-        self.cache.clear()
+        self._cache = None
 
 
 class HandleTable:
@@ -153,9 +180,12 @@ class HandleTable:
     indexed attributes change in place goes through ``update``.
 
     A bucket is a bare handle while one object has the value (a label is
-    usually unique) and a set from the second on; an object's keys are
-    read from its attributes again when it leaves, not kept beside it
-    (issue 9: peak memory with 10,000 session objects).
+    usually unique) and a dict of handles (values None) from the second
+    on; an object's keys are read from its attributes again when it
+    leaves, not kept beside it (issue 9: peak memory with 10,000 session
+    objects).  Dicts, not sets, for the large groups (a class, a
+    session's objects): a set of 10,000 ints is 32,768 slots of 16 bytes,
+    a dict 16,384 two-byte indices plus 24 bytes per entry.
     """
 
     def __init__(self) -> None:
@@ -164,10 +194,10 @@ class HandleTable:
         self._objects: dict[int, Obj] = {}
         # Attribute type -> value -> bucket (one dict per indexed type, so
         # no (type, value) tuple is kept per object).
-        self._index: dict[int, dict[Any, int | set[int]]] = {
+        self._index: dict[int, dict[Any, int | dict[int, None]]] = {
             t: {} for t in INDEXED}
         # Session objects by their session (C_CloseSession destroys them).
-        self._by_session: dict[int, set[int]] = {}
+        self._by_session: dict[int, dict[int, None]] = {}
 
     def new_handle(self) -> int:
         with self._lock:
@@ -197,12 +227,12 @@ class HandleTable:
             bucket = index.get(key)
             if bucket is None:
                 index[key] = handle
-            elif isinstance(bucket, set):
-                bucket.add(handle)
+            elif isinstance(bucket, dict):
+                bucket[handle] = None
             elif bucket != handle:
-                index[key] = {bucket, handle}
+                index[key] = {bucket: None, handle: None}
         if obj.session is not None:
-            self._by_session.setdefault(obj.session, set()).add(handle)
+            self._by_session.setdefault(obj.session, {})[handle] = None
 
     def get(self, handle: int) -> Obj | None:
         return self._objects.get(handle)
@@ -219,7 +249,7 @@ class HandleTable:
         if old.session is not None:
             owned = self._by_session.get(old.session)
             if owned is not None:
-                owned.discard(handle)
+                owned.pop(handle, None)
                 if not owned:
                     del self._by_session[old.session]
         for t, key in _keys(old):
@@ -227,8 +257,8 @@ class HandleTable:
             bucket = index.get(key)
             if bucket is None:
                 continue
-            if isinstance(bucket, set):
-                bucket.discard(handle)
+            if isinstance(bucket, dict):
+                bucket.pop(handle, None)
                 if len(bucket) == 1:
                     index[key] = next(iter(bucket))
                 elif not bucket:
@@ -255,15 +285,16 @@ class HandleTable:
         without the attribute cannot match (``matches``), so it is in no
         bucket."""
         with self._lock:
-            best: set[int] | tuple[int, ...] | None = None
+            best: dict[int, None] | tuple[int, ...] | None = None
             for t in INDEXED:
                 if t in template:
                     key = _index_key(template[t])
                     if key is None:
                         continue
                     found = self._index[t].get(key, ())
-                    bucket = found if isinstance(found, (set, tuple)) \
-                        else (found,)
+                    bucket: dict[int, None] | tuple[int, ...] = (
+                        found if isinstance(found, (dict, tuple))
+                        else (found,))
                     if best is None or len(bucket) < len(best):
                         best = bucket
             if best is None:

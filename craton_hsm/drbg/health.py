@@ -26,7 +26,6 @@ naming the test; the caller latches the module.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import ceil, comb
 
 from craton_hsm.selftest import faults
@@ -45,7 +44,10 @@ def rct_cutoff(h: int = MIN_ENTROPY_BITS, alpha_log2: int = ALPHA_LOG2) -> int:
 def apt_cutoff(h: int = MIN_ENTROPY_BITS, window: int = APT_WINDOW,
                alpha_log2: int = ALPHA_LOG2) -> int:
     """4.4.2: C = 1 + CRITBINOM(W, 2^-H, 1 - alpha), in exact
-    arithmetic (CRITBINOM: the least k with P(X <= k) >= 1 - alpha)."""
+    arithmetic (CRITBINOM: the least k with P(X <= k) >= 1 - alpha).
+    Only tests call it (APT_CUTOFF below is its value), so fractions and
+    decimal are imported here, not at C_Initialize (issue 9, RSS)."""
+    from fractions import Fraction
     p = Fraction(1, 1 << h)
     target = 1 - Fraction(1, 1 << alpha_log2)
     total = Fraction(0)

@@ -15,8 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from asn1crypto import core  # type: ignore[import-untyped]
-
 from craton_hsm._generated_ck import CKA
 from craton_hsm.errors import CurveNotSupported, TemplateIncomplete
 
@@ -78,12 +76,45 @@ _NAMES: tuple[tuple[Curve, str, tuple[str, ...]], ...] = (
 )
 
 
+# DER written here (X.690), not with asn1crypto: these three encodings
+# are all the module needs, and importing asn1crypto at C_Initialize
+# pulled in socket, ipaddress, urllib and unicodedata besides (issue 9,
+# RSS).  tests/mechanisms/test_ec_curves.py checks them against it.
+_OID = 0x06
+_PRINTABLE_STRING = 0x13
+_OCTET_STRING = 0x04
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """Tag, definite minimal length (X.690 8.1.3), content."""
+    n = len(content)
+    if n < 0x80:
+        return bytes((tag, n)) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(size))) + size + content
+
+
+def _der_oid(dotted: str) -> bytes:
+    """X.690 8.19: the first two arcs as 40 * a + b, every arc in base
+    128, high bit set on all but its last byte."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray()
+    for arc in (40 * arcs[0] + arcs[1], *arcs[2:]):
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out += bytes(reversed(chunk))
+    return _der(_OID, bytes(out))
+
+
 def _encodings() -> dict[bytes, Curve]:
     table: dict[bytes, Curve] = {}
     for curve, oid, names in _NAMES:
-        table[core.ObjectIdentifier(oid).dump()] = curve
+        table[_der_oid(oid)] = curve
         for name in names:
-            table[core.PrintableString(name).dump()] = curve
+            table[_der(_PRINTABLE_STRING, name.encode("ascii"))] = curve
     return table
 
 
@@ -101,21 +132,13 @@ def curve_of(ec_params: object, family: Family) -> Curve:
     return curve
 
 
-_OCTET_STRING = 0x04
-
-
 def wrap_point(point: bytes) -> bytes:
     """CKA_EC_POINT is the DER OCTET STRING of the point (X9.62); the
     Edwards and Montgomery public keys are wrapped the same way.  The
     header is written here (X.690 8.1.3, definite minimal length): a
     point is at most 133 bytes, and asn1crypto's object round trip cost
     every key-pair generation ~5 us (issue 9)."""
-    n = len(point)
-    if n < 0x80:
-        return bytes((_OCTET_STRING, n)) + point
-    if n < 0x100:
-        return bytes((_OCTET_STRING, 0x81, n)) + point
-    return bytes(core.OctetString(point).dump())
+    return _der(_OCTET_STRING, bytes(point))
 
 
 def _octets(value: bytes) -> bytes | None:
@@ -157,7 +180,7 @@ def params_der(curve: Curve) -> bytes:
     """CKA_EC_PARAMS for a key the token builds itself: the DER OID."""
     for c, oid, _ in _NAMES:
         if c is curve:
-            return bytes(core.ObjectIdentifier(oid).dump())
+            return _der_oid(oid)
     raise CurveNotSupported(f"curve {curve.name} not supported")
 
 

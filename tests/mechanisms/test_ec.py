@@ -25,6 +25,7 @@ from craton_hsm.errors import (
     SignatureLenRange,
     TemplateIncomplete,
 )
+from craton_hsm.mechanisms import ec_curves
 from craton_hsm.mechanisms.params import EddsaParams
 from craton_hsm.mechanisms.registry import REGISTRY, Op
 from tests.mechanisms.conftest import FakeKey
@@ -303,3 +304,23 @@ def test_curve_of_wrong_family(mech: int, params: bytes) -> None:
     gen = REGISTRY[mech].factory(Op.GENERATE_KEY_PAIR)(None, None)
     with pytest.raises(CurveNotSupported):
         gen.generate({CKA.EC_PARAMS: params}, {})
+
+
+# ec_curves writes its three DER encodings itself (issue 9: asn1crypto is
+# not imported at C_Initialize); asn1crypto is the reference here.
+@pytest.mark.parametrize(("curve", "oid", "names"), ec_curves._NAMES,
+                         ids=[c.name for c, _, _ in ec_curves._NAMES])
+def test_curve_encodings_equal_asn1crypto(curve: ec_curves.Curve, oid: str,
+                                          names: tuple[str, ...]) -> None:
+    der = core.ObjectIdentifier(oid).dump()
+    assert ec_curves.params_der(curve) == der
+    assert ec_curves.curve_of(der, curve.family) is curve
+    for name in names:
+        printable = core.PrintableString(name).dump()
+        assert ec_curves.curve_of(printable, curve.family) is curve
+
+
+@pytest.mark.parametrize("n", [0, 1, 65, 127, 128, 133, 255, 256, 70000])
+def test_wrap_point_equals_asn1crypto(n: int) -> None:
+    point = bytes(range(256)) * (n // 256) + bytes(range(n % 256))
+    assert ec_curves.wrap_point(point) == core.OctetString(point).dump()
