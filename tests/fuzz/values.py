@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from abi.test_hostile import NULL, ffi
-from fuzz.reader import Reader
 
 from craton_hsm._generated_ck import CKA, CKD, CKM, CKZ
+from fuzz.reader import Reader
 
 ULONG = ffi.sizeof("CK_ULONG")
 ATTR_SIZE = ffi.sizeof("CK_ATTRIBUTE")
