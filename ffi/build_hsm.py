@@ -251,7 +251,13 @@ def main() -> int:
         libraries=["dl", "pthread"],
         extra_compile_args=["-O2",
                             "-Wall", "-Wno-unused-function"],
+        # -Bsymbolic: our own references to the exported C_* names (the
+        # function lists, dladdr) bind inside this library.  Without it a
+        # host that loaded another PKCS#11 module RTLD_GLOBAL first (p11-kit,
+        # an OpenSSL provider) gets that module's C_GetInfo in our
+        # CK_FUNCTION_LIST (tests/abi/test_shim.py, after-softhsm).
         extra_link_args=[f"-Wl,--version-script={mapfile}",
+                         "-Wl,-Bsymbolic",
                          "-Wl,-z,nodelete", f"-Wl,-rpath,{libdir}"],
     )
     built = ffi.compile(tmpdir=str(BUILD), target=TARGET, verbose=False)

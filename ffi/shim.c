@@ -134,7 +134,9 @@ static int craton_find_venv(char *out, size_t size)
 
     if (env != NULL && env[0] != '\0')
         return snprintf(out, size, "%s", env) < (int)size ? 0 : -1;
-    if (dladdr((void *)&C_GetFunctionList, &info) && info.dli_fname &&
+    /* Asked about this static function, not an exported C_* name, which
+       another PKCS#11 module loaded RTLD_GLOBAL first may interpose. */
+    if (dladdr((void *)&craton_find_venv, &info) && info.dli_fname &&
         realpath(info.dli_fname, self) != NULL &&
         (slash = strrchr(self, '/')) != NULL) {
         *slash = '\0';

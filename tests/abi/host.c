@@ -277,6 +277,15 @@ int main(int argc, char **argv)
         return 2;
     }
     alarm(120);
+    /* Another PKCS#11 module loaded first and globally, as p11-kit or an
+       OpenSSL provider may: its C_* names then come first in symbol
+       lookup, and ours must still boot and answer as itself. */
+    if (getenv("HOST_PRELOAD") != NULL &&
+        dlopen(getenv("HOST_PRELOAD"), RTLD_NOW | RTLD_GLOBAL) == NULL) {
+        fprintf(stderr, "dlopen %s: %s\n", getenv("HOST_PRELOAD"),
+                dlerror());
+        return 2;
+    }
     lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
     if (lib == NULL) {
         fprintf(stderr, "dlopen: %s\n", dlerror());

@@ -70,11 +70,19 @@ def placements(libpath: Path, tmp_path: Path) -> dict[str, Path]:
     return {"direct": libpath, "symlink": link, "copy": copy}
 
 
-@pytest.mark.parametrize("where", ["direct", "symlink", "copy"])
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"   # installed by `make test`
+
+
+@pytest.mark.parametrize("where", ["direct", "symlink", "copy",
+                                   "after-softhsm"])
 def test_c_host_sequence(host: Path, libpath: Path, tmp_path: Path,
                          hostile_env: dict[str, str], where: str) -> None:
-    lib = placements(libpath, tmp_path)[where]
-    proc = run([str(host), str(lib), "info"], env=hostile_env)
+    if where == "after-softhsm":
+        # SoftHSMv2 loaded RTLD_GLOBAL first exports the same C_* names.
+        lib, env = libpath, {**hostile_env, "HOST_PRELOAD": SOFTHSM}
+    else:
+        lib, env = placements(libpath, tmp_path)[where], hostile_env
+    proc = run([str(host), str(lib), "info"], env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = parse(proc.stdout)
 
