@@ -434,8 +434,12 @@ class Trail:
                 self._write("genesis", {"chain": self.chain.algorithm},
                             True)
                 self.genesis = True
+            # Due when this append passed a multiple of checkpoint_every:
+            # a rotation writes its own record first, so the event may
+            # land one past the multiple (docs/audit.md "Checkpoints").
+            before = self._seq
             self._write(event, fields, durable)
-            if not self._seq % self._every:
+            if self._seq // self._every > before // self._every:
                 self._checkpoint()
             self._publish()
         finally:

@@ -64,6 +64,28 @@ def test_interleaved_trails_with_rotations_keep_one_chain(tmp_path):
     assert {r["who"] for r in records if "who" in r} == {"a", "b"}
 
 
+def test_a_rotation_on_a_checkpoint_seq_does_not_skip_the_checkpoint(
+        tmp_path):
+    # Files of ~3 records and a checkpoint every 4: rotate records land
+    # on every residue of 4, multiples included.  However records fall,
+    # no more than checkpoint_every records go unsigned in a row (the
+    # rotate record, then the event, then its checkpoint).
+    trail = Trail(tmp_path, _policy(max_bytes=1100, every=4))
+    try:
+        _append(trail, 80, "r")
+    finally:
+        trail.close()
+    records = _verified(tmp_path)
+    rotates = [r["seq"] for r in records if r["event"] == "rotate"]
+    assert any(s % 4 == 0 for s in rotates), rotates
+    signed = [r["signed_seq"] for r in records if r["event"] == "checkpoint"]
+    last = 0
+    for seq in signed:
+        assert seq - last <= 4 + 2, (last, seq, signed)
+        last = seq
+    assert records[-1]["seq"] - last <= 4 + 2, (last, signed)
+
+
 CHILD = """
 import sys
 from pathlib import Path
