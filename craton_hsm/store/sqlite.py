@@ -23,9 +23,9 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from craton_hsm.core.pins import PinRecord
 from craton_hsm.errors import (
@@ -44,6 +44,7 @@ from craton_hsm.store.codec import decode_attrs, encode_attrs
 from craton_hsm.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
 
 BUSY_RETRIES = 3
+_T = TypeVar("_T")
 
 
 def slot_path(data_dir: Path, slot_id: int) -> Path:
@@ -323,28 +324,39 @@ class SqliteSlotStore:
         returns."""
         attrs = obj.blob if obj.blob is not None else encode_attrs(obj.attrs)
         row = (obj.uid, attrs, obj.secret)
+        def body(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
+            # The generation and whether the uid exists, read under the
+            # write lock: nobody else can move either before our COMMIT.
+            start, exists = conn.execute(_PUT_CHECK, (obj.uid,)).fetchone()
+            count = None if exists else self._room(conn, start)
+            conn.execute(_PUT, row)
+            conn.execute(_BUMP)
+            return start, exists, count
+
         with self._lock:
-            try:
-                conn = self._connection()
-                self._begin(conn)
-                try:
-                    # The generation and whether the uid exists, read
-                    # under the write lock: nobody else can move either
-                    # before our COMMIT.
-                    start, exists = conn.execute(_PUT_CHECK,
-                                                 (obj.uid,)).fetchone()
-                    count = None if exists else self._room(conn, start)
-                    conn.execute(_PUT, row)
-                    conn.execute(_BUMP)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    _rollback(conn)
-                    raise
-            except (sqlite3.Error, OSError) as e:
-                raise self._fail(e) from None
+            start, exists, count = self._transact(body)
             self._wrote(start, start + 1, 0 if exists else 1)
             if count is not None:
                 self._counted = (start + 1, count + 1)
+
+    def _transact(self, body: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``body`` in one IMMEDIATE transaction, committed, or rolled
+        back on any exception; SQLite and OS errors as CKR errors.  The
+        caller holds ``self._lock``.  (A plain call: on the create and
+        destroy paths a generator context manager costs more than the
+        statements it wraps.)"""
+        try:
+            conn = self._connection()
+            self._begin(conn)
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                _rollback(conn)
+                raise
+        except (sqlite3.Error, OSError) as e:
+            raise self._fail(e) from None
+        return result
 
     def _room(self, conn: sqlite3.Connection, generation: int) -> int:
         """The object count at ``generation``; DeviceMemory when the
@@ -363,21 +375,15 @@ class SqliteSlotStore:
         return count
 
     def delete_object(self, uid: str) -> bool:
+        def body(conn: sqlite3.Connection) -> tuple[int, bool]:
+            start = _generation(conn)
+            deleted = conn.execute(_DELETE, (uid,)).rowcount > 0
+            if deleted:
+                conn.execute(_BUMP)
+            return start, deleted
+
         with self._lock:
-            try:
-                conn = self._connection()
-                self._begin(conn)
-                try:
-                    start = _generation(conn)
-                    deleted = conn.execute(_DELETE, (uid,)).rowcount > 0
-                    if deleted:
-                        conn.execute(_BUMP)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    _rollback(conn)
-                    raise
-            except (sqlite3.Error, OSError) as e:
-                raise self._fail(e) from None
+            start, deleted = self._transact(body)
             self._wrote(start, start + deleted, -deleted)
             return deleted
 
