@@ -275,6 +275,20 @@ class SqliteSlotStore:
         column = {"so": "so_failures", "user": "user_failures"}.get(role)
         if column is None:
             raise ValueError(f"unknown role {role!r}")
+
+        def count(conn: sqlite3.Connection) -> tuple[int, int, int]:
+            start = _generation(conn)
+            row = conn.execute(f"SELECT {column} FROM token").fetchone()
+            if row is None:
+                raise TokenNotRecognized(
+                    f"slot {self.slot_id}: token not initialised")
+            new = next_failures(role, success, int(row[0]))
+            if new == row[0]:
+                return start, start, new
+            conn.execute(f"UPDATE token SET {column} = ?", (new,))
+            conn.execute(_BUMP)
+            return start, start + 1, new
+
         with self._guard() as conn:
             # The common case -- a correct PIN, no failures counted --
             # writes nothing (so a read-only token can still log in).
@@ -283,22 +297,7 @@ class SqliteSlotStore:
                 return 0
             # The read and the update share one IMMEDIATE transaction,
             # so concurrent failures in two processes both count.
-            self._begin(conn)
-            try:
-                start = end = _generation(conn)
-                row = conn.execute(f"SELECT {column} FROM token").fetchone()
-                if row is None:
-                    raise TokenNotRecognized(
-                        f"slot {self.slot_id}: token not initialised")
-                new = next_failures(role, success, int(row[0]))
-                if new != row[0]:
-                    conn.execute(f"UPDATE token SET {column} = ?", (new,))
-                    conn.execute(_BUMP)
-                    end = start + 1
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
+            start, end, new = self._transact(count)
             self._wrote(start, end, 0)
         return new
 
@@ -324,6 +323,7 @@ class SqliteSlotStore:
         returns."""
         attrs = obj.blob if obj.blob is not None else encode_attrs(obj.attrs)
         row = (obj.uid, attrs, obj.secret)
+
         def body(conn: sqlite3.Connection) -> tuple[int, int, int | None]:
             # The generation and whether the uid exists, read under the
             # write lock: nobody else can move either before our COMMIT.
