@@ -122,35 +122,6 @@ CK_RV C_GetInterface(CK_UTF8CHAR *pInterfaceName, CK_VERSION *pVersion,
 
 /* ---- Boot ------------------------------------------------------------ */
 
-/* The venv whose bin/python3 and site-packages the interpreter uses:
-   $CRATON_HSM_VENV, else <dir of our real path>/../.venv, else the path
-   fixed at build time. */
-static int craton_find_venv(char *out, size_t size)
-{
-    const char *env = getenv("CRATON_HSM_VENV");
-    char self[PATH_MAX], probe[PATH_MAX + 32];
-    Dl_info info;
-    char *slash;
-
-    if (env != NULL && env[0] != '\0')
-        return snprintf(out, size, "%s", env) < (int)size ? 0 : -1;
-    /* Asked about this static function, not an exported C_* name, which
-       another PKCS#11 module loaded RTLD_GLOBAL first may interpose. */
-    if (dladdr((void *)&craton_find_venv, &info) && info.dli_fname &&
-        realpath(info.dli_fname, self) != NULL &&
-        (slash = strrchr(self, '/')) != NULL) {
-        *slash = '\0';
-        snprintf(probe, sizeof(probe), "%s/../.venv/pyvenv.cfg", self);
-        if (access(probe, R_OK) == 0) {
-            probe[strlen(probe) - strlen("/pyvenv.cfg")] = '\0';
-            if (realpath(probe, out) != NULL)
-                return 0;
-        }
-    }
-    return snprintf(out, size, "%s", CRATON_VENV_FALLBACK) < (int)size
-        ? 0 : -1;
-}
-
 /* The file this library was loaded from, as the loader names it (boot.py
    resolves it), or NULL: what the integrity self-test measures.  Asked
    about this static function, never about an exported C_* name: a host
@@ -164,6 +135,32 @@ static const char *craton_module_path(void)
         info.dli_fname[0] != '\0')
         return info.dli_fname;
     return NULL;
+}
+
+/* The venv whose bin/python3 and site-packages the interpreter uses:
+   $CRATON_HSM_VENV, else <dir of our real path>/../.venv, else the path
+   fixed at build time. */
+static int craton_find_venv(char *out, size_t size)
+{
+    const char *env = getenv("CRATON_HSM_VENV");
+    const char *me = craton_module_path();
+    char self[PATH_MAX], probe[PATH_MAX + 32];
+    char *slash;
+
+    if (env != NULL && env[0] != '\0')
+        return snprintf(out, size, "%s", env) < (int)size ? 0 : -1;
+    if (me != NULL && realpath(me, self) != NULL &&
+        (slash = strrchr(self, '/')) != NULL) {
+        *slash = '\0';
+        snprintf(probe, sizeof(probe), "%s/../.venv/pyvenv.cfg", self);
+        if (access(probe, R_OK) == 0) {
+            probe[strlen(probe) - strlen("/pyvenv.cfg")] = '\0';
+            if (realpath(probe, out) != NULL)
+                return 0;
+        }
+    }
+    return snprintf(out, size, "%s", CRATON_VENV_FALLBACK) < (int)size
+        ? 0 : -1;
 }
 
 static CK_RV craton_check_version(void)

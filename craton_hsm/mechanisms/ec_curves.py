@@ -79,7 +79,7 @@ _NAMES: tuple[tuple[Curve, str, tuple[str, ...]], ...] = (
 # DER written here (X.690), not with asn1crypto: these three encodings
 # are all the module needs, and importing asn1crypto at C_Initialize
 # pulled in socket, ipaddress, urllib and unicodedata besides (issue 9,
-# RSS).  tests/mechanisms/test_ec_curves.py checks them against it.
+# RSS).  tests/mechanisms/test_ec.py checks them against it.
 _OID = 0x06
 _PRINTABLE_STRING = 0x13
 _OCTET_STRING = 0x04

@@ -68,8 +68,8 @@ def test_a_rotation_on_a_checkpoint_seq_does_not_skip_the_checkpoint(
         tmp_path):
     # Files of ~3 records and a checkpoint every 4: rotate records land
     # on every residue of 4, multiples included.  However records fall,
-    # no more than checkpoint_every records go unsigned in a row (the
-    # rotate record, then the event, then its checkpoint).
+    # signed seqs are at most checkpoint_every + 2 apart (a rotate record
+    # and a checkpoint may take seqs in between; docs/audit.md).
     trail = Trail(tmp_path, _policy(max_bytes=1100, every=4))
     try:
         _append(trail, 80, "r")
