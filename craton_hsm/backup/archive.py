@@ -38,7 +38,7 @@ from craton_hsm.backup.container import (
 )
 from craton_hsm.errors import DeviceError, TokenNotRecognized
 from craton_hsm.store.schema import APPLICATION_ID, SCHEMA_VERSION
-from craton_hsm.store.sqlite import slot_path, translate
+from craton_hsm.store.sqlite import SqliteSlotStore, slot_path, translate
 
 PAGES_PER_STEP = 64
 # A header dated this far ahead of the clock is refused: clocks drift a
@@ -264,9 +264,22 @@ def restore_backup(archive: Path, data_dir: Path, passphrase: bytes, *,
         path = slot_path(data_dir, target)
         with _sqlite(path):
             _install(mem, path, force, progress)
+            _announce(path, target)
     finally:
         mem.close()
     return Restored(header, target, path)
+
+
+def _announce(path: Path, slot: int) -> None:
+    """Move the slot's change signal (store/signal.py) so processes
+    using the data dir reload the restored token at their next call:
+    the backup API wrote it without the store's write protocol."""
+    store = SqliteSlotStore(path, slot, busy_timeout_ms=5000,
+                            max_objects=0)
+    try:
+        store.touch()
+    finally:
+        store.close()
 
 
 def _install(mem: sqlite3.Connection, path: Path, force: bool,

@@ -42,6 +42,7 @@ from craton_hsm.store.base import (
 )
 from craton_hsm.store.codec import decode_attrs, encode_attrs
 from craton_hsm.store.schema import APPLICATION_ID, SCHEMA, SCHEMA_VERSION
+from craton_hsm.store.signal import ChangeSignal, signal_path
 
 BUSY_RETRIES = 3
 _T = TypeVar("_T")
@@ -86,6 +87,12 @@ class SqliteSlotStore:
         # limit is checked without a count(*) scan of the uid index on
         # every create (issue 9; that scan grows with the token).
         self._counted: tuple[int, int] | None = None
+        # The change counter beside the file (store/signal.py), opened
+        # with the first connection, and (its value, the generation)
+        # as of the last SQLite read that found it even.
+        self._signal: ChangeSignal | None = None
+        self._read_only = False
+        self._seen: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteSlotStore {self.path}>"
@@ -100,6 +107,9 @@ class SqliteSlotStore:
         self._conn = None
         conn = self._open()
         self._conn, self._pid = conn, os.getpid()
+        if self._signal is None:
+            self._signal = ChangeSignal(signal_path(self.path),
+                                        writable=not self._read_only)
         return conn
 
     def _open(self) -> sqlite3.Connection:
@@ -118,6 +128,7 @@ class SqliteSlotStore:
         return self._open_ro()
 
     def _open_ro(self) -> sqlite3.Connection:
+        self._read_only = True
         uri = f"file:{self.path}?mode=ro"
         wal = self.path.with_name(self.path.name + "-wal")
         try:
@@ -211,6 +222,8 @@ class SqliteSlotStore:
             except BaseException:
                 _rollback(conn)
                 raise
+            finally:
+                self._end_write()
             self._wrote(start, end, delta)
             if count is not None:
                 # Still under the lock: no other thread's write between.
@@ -235,17 +248,31 @@ class SqliteSlotStore:
         return DeviceError(f"token file {self.path}: {exc.strerror}")
 
     def _begin(self, conn: sqlite3.Connection) -> None:
+        """BEGIN IMMEDIATE, then mark the write in the change signal;
+        the caller ends it (``_end_write``) after COMMIT or ROLLBACK."""
         # busy_timeout already waited inside SQLite; a few retries cover
         # the rare case where SQLite reports BUSY without waiting.
         for attempt in range(BUSY_RETRIES):
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                return
+                break
             except sqlite3.OperationalError as e:
                 busy = (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (
                     sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
                 if not busy or attempt == BUSY_RETRIES - 1:
                     raise
+        if self._signal is not None:
+            try:
+                self._signal.begin_write()
+            except OSError:
+                # Unmarked, the write could go unseen by other
+                # processes: it is not made.
+                _rollback(conn)
+                raise
+
+    def _end_write(self) -> None:
+        if self._signal is not None:
+            self._signal.end_write()
 
     # -- token record ----------------------------------------------------
 
@@ -354,6 +381,8 @@ class SqliteSlotStore:
             except BaseException:
                 _rollback(conn)
                 raise
+            finally:
+                self._end_write()
         except (sqlite3.Error, OSError) as e:
             raise self._fail(e) from None
         return result
@@ -393,13 +422,35 @@ class SqliteSlotStore:
                 "SELECT count(*) FROM objects").fetchone()[0])
 
     def generation(self) -> int:
-        # Read before every call that may see another process's change
-        # (Token.sync), so without the generator of _guard.
+        """Read before every use of a token object (Token.sync): from
+        SQLite only when the change signal moved since the last read
+        (store/signal.py), so without the generator of _guard."""
+        signal = self._signal
+        mark = None if signal is None else signal.read()
+        seen = self._seen
+        if mark is not None and seen is not None and seen[0] == mark:
+            return seen[1]
         with self._lock:
             try:
-                return _generation(self._connection())
+                conn = self._connection()
+                if signal is None and self._signal is not None:
+                    # The first call opened the file and its signal.
+                    mark = self._signal.read()
+                value = _generation(conn)
             except (sqlite3.Error, OSError) as e:
                 raise self._fail(e) from None
+            # Read before the generation: whatever was committed when
+            # the mark was even is in ``value``.
+            if mark is not None and mark % 2 == 0:
+                self._seen = (mark, value)
+            return value
+
+    def touch(self) -> None:
+        """An empty write transaction: tells every process using the
+        file to read it again (after a restore wrote it through the
+        backup API, which cannot mark the change signal itself)."""
+        with self._write(delta=None):
+            pass
 
     def last_write(self) -> tuple[int, int]:
         return self._last_write
@@ -409,6 +460,9 @@ class SqliteSlotStore:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
             self._conn = None
+            if self._signal is not None:
+                self._signal.close()
+            self._signal, self._seen = None, None
 
 
 _BUMP = "UPDATE generation SET value = value + 1"

@@ -15,7 +15,8 @@ public data object with no sealed part.
 
 Exhaustive flips (every byte of every sealed record, and of one public
 attribute record) run against a live session: the test edits the file
-with the sqlite3 module and bumps the generation row, so the module
+with the sqlite3 module, bumps the generation row and moves the change
+signal (store/signal.py), so the module
 reloads and re-opens the record exactly as after a login.  That costs a
 few ms per flip instead of a 0.25 s PBKDF2 login.  The offline case the
 issue names (edit while no process has the file open, then
@@ -36,6 +37,7 @@ from typing import Any
 import pytest
 
 from craton_hsm._generated_ck import CKA, CKM, CKU
+from craton_hsm.store.signal import ChangeSignal, signal_path
 
 from .cabi import NULL, SO_PIN, USER_PIN, Client, db_rows, expect, ffi, name
 
@@ -127,23 +129,31 @@ def live(token: tuple[Client, dict[str, str], Path]
         yield _login(c), uids, editor
     finally:
         editor.db.close()
+        editor.signal.close()
         expect(c.lib.C_Finalize(NULL), "OK")
 
 
 class Editor:
     """Writes into a slot file the way an attacker with file access can,
-    bumping the generation so a live module reloads."""
+    bumping the generation and moving the change signal beside the file
+    (store/signal.py, the same write protocol as the module's) so a live
+    module reloads."""
 
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
+        self.signal = ChangeSignal(signal_path(path), writable=True)
 
     def put(self, uid: str, column: str, value: bytes | None) -> None:
         assert column in ("attrs", "secret")
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.execute(f"UPDATE objects SET {column} = ? WHERE uid = ?",
-                        (value, uid))
-        self.db.execute("UPDATE generation SET value = value + 1")
-        self.db.execute("COMMIT")
+        self.signal.begin_write()
+        try:
+            self.db.execute(f"UPDATE objects SET {column} = ? WHERE uid = ?",
+                            (value, uid))
+            self.db.execute("UPDATE generation SET value = value + 1")
+            self.db.execute("COMMIT")
+        finally:
+            self.signal.end_write()
 
     def row(self, uid: str) -> tuple[bytes, bytes | None]:
         attrs, secret = self.db.execute(
