@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(opensc softhsm2 libengine-pkcs11-openssl libp11-kit-dev
           libssl-dev gnutls-bin p11-kit openssl
           openjdk-17-jdk-headless openssh-client openssh-server
-          libnss3-tools)
+          libnss3-tools strace)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -43,14 +43,25 @@ _MAX_ID = 1024        # bytes of a CKA_ID hashed
 class Audited:
     """One audited function: (argument index, role) pairs; ``durable``
     marks a state change (fsync under policy "state"); ``gate`` refuses
-    the call up front while the log is unwritable."""
+    the call up front while the log is unwritable.  ``objects``: durable
+    only when the call succeeded and the object it makes (its out_object
+    roles) or, without one, the object it changes or destroys (its
+    "object" role) is a token object: a session object ends with its
+    process, as a session does."""
 
     roles: tuple[tuple[int, str], ...]
     durable: bool = True
     gate: bool = True
+    objects: bool = False
 
 
 S = (0, "session")
+
+
+def _objects(*roles: tuple[int, str]) -> Audited:
+    return Audited(roles, objects=True)
+
+
 _KEY_INIT = Audited((S, (1, "mech"), (2, "object")), durable=False)
 
 TABLE: dict[str, Audited] = {
@@ -70,21 +81,24 @@ TABLE: dict[str, Audited] = {
     "C_CloseSession": Audited((S,), durable=False, gate=False),
     "C_CloseAllSessions": Audited(((0, "slot"),), durable=False,
                                   gate=False),
-    "C_CreateObject": Audited((S, (1, "template"), (3, "out_object"))),
-    "C_CopyObject": Audited((S, (1, "object"), (2, "template"),
-                             (4, "out_object"))),
-    "C_DestroyObject": Audited((S, (1, "object"))),
-    "C_SetAttributeValue": Audited((S, (1, "object"), (2, "attrs"))),
-    "C_GenerateKey": Audited((S, (1, "mech"), (2, "template"),
-                              (4, "out_object"))),
-    "C_GenerateKeyPair": Audited((S, (1, "mech"), (4, "template"),
-                                  (6, "out_object"), (7, "out_object2"))),
-    "C_DeriveKey": Audited((S, (1, "mech"), (2, "object"),
-                            (3, "template"), (5, "out_object"))),
+    # Object records are fsync'd under policy "state" only for token
+    # objects (docs/audit.md "Durability"): an fsync per session key
+    # was three quarters of C_GenerateKey's cost.
+    "C_CreateObject": _objects(S, (1, "template"), (3, "out_object")),
+    "C_CopyObject": _objects(S, (1, "object"), (2, "template"),
+                             (4, "out_object")),
+    "C_DestroyObject": _objects(S, (1, "object")),
+    "C_SetAttributeValue": _objects(S, (1, "object"), (2, "attrs")),
+    "C_GenerateKey": _objects(S, (1, "mech"), (2, "template"),
+                              (4, "out_object")),
+    "C_GenerateKeyPair": _objects(S, (1, "mech"), (4, "template"),
+                                  (6, "out_object"), (7, "out_object2")),
+    "C_DeriveKey": _objects(S, (1, "mech"), (2, "object"),
+                            (3, "template"), (5, "out_object")),
     "C_WrapKey": Audited((S, (1, "mech"), (2, "object"), (3, "object2")),
                          durable=False),
-    "C_UnwrapKey": Audited((S, (1, "mech"), (2, "object"), (5, "template"),
-                            (7, "out_object"))),
+    "C_UnwrapKey": _objects(S, (1, "mech"), (2, "object"), (5, "template"),
+                            (7, "out_object")),
     "C_EncryptInit": _KEY_INIT,
     "C_DecryptInit": _KEY_INIT,
     "C_SignInit": _KEY_INIT,
@@ -102,10 +116,10 @@ TABLE: dict[str, Audited] = {
     # shows which hash an application used.
     "C_DigestInit": Audited((S, (1, "mech")), durable=False),
     "C_DigestKey": Audited((S, (1, "object")), durable=False),
-    "C_EncapsulateKey": Audited((S, (1, "mech"), (2, "object"),
-                                 (3, "template"), (7, "out_object"))),
-    "C_DecapsulateKey": Audited((S, (1, "mech"), (2, "object"),
-                                 (3, "template"), (7, "out_object"))),
+    "C_EncapsulateKey": _objects(S, (1, "mech"), (2, "object"),
+                                 (3, "template"), (7, "out_object")),
+    "C_DecapsulateKey": _objects(S, (1, "mech"), (2, "object"),
+                                 (3, "template"), (7, "out_object")),
     "C_SetOperationState": Audited((S, (3, "object"), (4, "object2")),
                                    durable=False),
     "C_GenerateRandom": Audited((S, (2, "length")), durable=False),
@@ -203,7 +217,13 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
                     if role.startswith("out_"))
     if name in ("C_Initialize", "C_Finalize"):
         return _module_call(name, spec, call, read_inputs)
-    durable, gate = spec.durable, spec.gate
+    durable, gate, by_object = spec.durable, spec.gate, spec.objects
+    # Audited.objects: the handles that decide durability, the made
+    # objects' (pointers, read after the call) or else the changed one's.
+    made = tuple(i for i, role in spec.roles
+                 if role in ("out_object", "out_object2"))
+    changed = () if made else tuple(i for i, role in spec.roles
+                                    if role == "object")
     append, ready = audit.append, audit.ready
     rv_names = _rv_names
 
@@ -219,6 +239,8 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
             read_inputs(args, fields)
         except Exception as exc:  # noqa: BLE001  (the record must be written)
             fields = {"args_unreadable": type(exc).__name__}
+        # Before the call: C_DestroyObject's object is gone after it.
+        token = by_object and _any_token(args, changed, False)
         rv = call(*args)
         if rv == OK and outputs:
             try:
@@ -227,10 +249,16 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
             except Exception as exc:  # noqa: BLE001  (as above)
                 fields["args_unreadable"] = type(exc).__name__
         fields["rv"] = rv_names.get(rv) or _rv_name(rv)
+        if by_object:
+            # A failed call changed nothing persistent.
+            durable_now = rv == OK and (token or _any_token(args, made,
+                                                            True))
+        else:
+            durable_now = durable
         try:
             # typed: a key's value always has the same type here (int()
             # of a handle, a name's str), so the trail skips its check.
-            append(name, fields, durable, True)
+            append(name, fields, durable_now, True)
         except audit.AuditUnavailable as e:
             _log.error("%s: %s", name, e)
             # A call that only gives up capability (close, logout) keeps
@@ -240,6 +268,29 @@ def wrap(name: str, call: Callable[..., int]) -> Callable[..., int]:
 
     audited.__name__ = name
     return audited
+
+
+def _any_token(args: tuple[Any, ...], indexes: tuple[int, ...],
+               pointers: bool) -> bool:
+    """Whether an argument at ``indexes`` (a handle, or a pointer to
+    one) names a token object of this process's table; True when one
+    cannot be read (durable, to be safe)."""
+    try:
+        handles = hsm_mod.current().handles
+        for i in indexes:
+            value = args[i]
+            if pointers:
+                if value == NULL:
+                    continue
+                value = value[0]
+            obj = handles.get(int(value))
+            if obj is not None and obj.is_token:
+                return True
+    except CryptokiNotInitialized:
+        return False
+    except Exception:  # noqa: BLE001  (a hostile pointer: keep the record)
+        return True
+    return False
 
 
 def _module_call(name: str, spec: Audited, call: Callable[..., int],
