@@ -150,7 +150,7 @@ class Arena:
     def release(self, s: Secret) -> None:
         heap = s._heap
         if heap is not None:
-            heap[:] = _ZEROS[:len(heap)]
+            heap[:] = _zeros(len(heap))
             s._heap = bytearray()
             _drop_view(s)
             return
@@ -179,6 +179,13 @@ class Arena:
                       st.mlock_errno, self._top, self._overflow)
 
 
+def _zeros(n: int) -> bytes:
+    # Exactly n: a heap secret may exceed the largest class, and a
+    # shorter right-hand side would resize the bytearray, which its
+    # exported view forbids (BufferError) and which would not wipe it.
+    return _ZEROS[:n] if n <= len(_ZEROS) else bytes(n)
+
+
 def _drop_view(s: Secret) -> None:
     # A holder of the old view now gets ValueError instead of reading
     # the zeros, or a later key in the reused slice.  A buffer still
@@ -193,7 +200,7 @@ def python_arena(size: int) -> Arena:
     mem = memoryview(bytearray(size))
 
     def wipe(off: int, n: int) -> None:
-        mem[off:off + n] = _ZEROS[:n] if n <= len(_ZEROS) else bytes(n)
+        mem[off:off + n] = _zeros(n)
 
     return Arena(mem, wipe, Status(size, False, False, False, 0, 0, 0))
 

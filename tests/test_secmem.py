@@ -55,6 +55,21 @@ def test_full_arena_overflows_to_the_heap_with_one_warning(
     assert bytes(raw) == bytes(16)
 
 
+def test_heap_secret_beyond_the_largest_class_is_wiped_on_free() -> None:
+    """A heap secret larger than 64 KiB (a sealed record of a private
+    data object with a 64 KiB value) is wiped whole, not refused with a
+    BufferError for resizing its exported bytearray."""
+    arena = secmem.python_arena(1 << 16)
+    n = (1 << secmem.MAX_CLASS_SHIFT) + 100
+    big = arena.alloc(n)
+    big.writable()[:] = b"\xa5" * n
+    raw = big.writable()
+    big.free()
+    assert len(raw) == n and bytes(raw) == bytes(n)
+    with pytest.raises(ValueError):
+        bytes(big.view)
+
+
 def test_wipe_all_zeroes_everything_and_forgets_old_slices() -> None:
     arena = secmem.python_arena(1 << 12)
     old = arena.alloc(32)

@@ -25,7 +25,13 @@ from craton_hsm.backend import storage_crypto
 from craton_hsm.backend.storage_crypto import AuthenticationFailed
 from craton_hsm.drbg import random_bytes
 from craton_hsm.errors import DeviceError
-from craton_hsm.store.codec import StoreCorrupt, decode_attrs, encode_attrs
+from craton_hsm.store.codec import (
+    StoreCorrupt,
+    decode_attrs,
+    encode_attrs,
+    encode_parts,
+    write_parts,
+)
 
 FORMAT_VERSION = 2       # 2: the object AAD covers the public attributes
 MK_BYTES = storage_crypto.AES256_KEY_BYTES
@@ -134,8 +140,18 @@ def seal(mk: Key, serial: str, uid: str, secrets: dict[int, Any],
     """Encrypt an object's secret attributes, bound to serial, uid and
     the public attributes stored beside them (``public``, or their
     encoding ``public_blob``)."""
-    return _encrypt(mk, encode_attrs(secrets),
-                    _object_aad(serial, uid, public, public_blob))
+    aad = _object_aad(serial, uid, public, public_blob)
+    # The plaintext record is assembled in the key-material arena, not
+    # joined into immutable bytes (encode_attrs): a bytes copy of the
+    # key cannot be wiped and outlives the call in the heap (issue 8,
+    # docs/memory.md).  GCM reads it there; the slice is wiped after.
+    parts = encode_parts(secrets)
+    plain = secmem.alloc(sum(len(p) for p in parts))
+    try:
+        write_parts(parts, plain.writable())
+        return _encrypt(mk, plain.view, aad)
+    finally:
+        plain.free()
 
 
 def open_sealed(mk: Key, serial: str, uid: str, blob: bytes,

@@ -15,6 +15,11 @@ Layout (all integers big-endian)::
     BYTES: len:u32 data          MECHS: count:u32 u64*
     DICT:  len:u32 body
 
+``encode_attrs`` joins the pieces ``encode_parts`` lays out; a caller
+that must not hold the record as immutable bytes (core/vault.py, sealed
+key material: docs/memory.md) writes the same pieces into a buffer of
+its own with ``write_parts`` instead.  One layout, two destinations.
+
 Decoding treats its input as hostile: every length is checked against
 the bytes that remain before anything is allocated, nesting is bounded,
 and every failure is a ``StoreCorrupt`` with a clear message.
@@ -39,9 +44,41 @@ class StoreCorrupt(DeviceError):  # type: ignore[misc,valid-type]
     """Stored data cannot be decoded (CKR_DEVICE_ERROR)."""
 
 
+# One piece of an encoded record: a header we packed (types, tags,
+# lengths, integer values: never key material) or a byte value's own
+# buffer, unsigned-byte formatted so that len() is its size.
+Part = bytes | memoryview
+
+
 def encode_attrs(attrs: dict[int, Any]) -> bytes:
     """Canonical encoding of ``attrs``; TypeError/ValueError on bad input."""
-    return bytes([VERSION]) + _body(attrs, 0)
+    return b"".join(encode_parts(attrs))
+
+
+def encode_parts(attrs: dict[int, Any]) -> list[Part]:
+    """The pieces whose concatenation is ``encode_attrs(attrs)``.
+
+    Byte values appear as the caller's own buffers, never as copies, so
+    a caller can assemble a record wherever it must live: core/vault.py
+    writes sealed secrets straight into the key-material arena
+    (``write_parts``), so their plaintext never exists as immutable
+    bytes (docs/memory.md)."""
+    parts: list[Part] = [_VERSION_BYTE]
+    _body(attrs, 0, parts)
+    return parts
+
+
+def write_parts(parts: list[Part], out: memoryview) -> None:
+    """Concatenate ``parts`` into ``out``, which must be exactly their
+    total size (``sum(map(len, parts))``); ValueError otherwise."""
+    pos = 0
+    for part in parts:
+        end = pos + len(part)
+        out[pos:end] = part
+        pos = end
+    if pos != len(out):
+        raise ValueError(f"encoded record is {pos} bytes, buffer "
+                         f"{len(out)}")
 
 
 def decode_attrs(blob: bytes | memoryview) -> dict[int, Any]:
@@ -72,10 +109,13 @@ _U64 = struct.Struct(">Q")
 _PACK_QB = struct.Struct(">QB").pack
 _PACK_QBI = struct.Struct(">QBI").pack
 _PACK_QBQ = struct.Struct(">QBQ").pack
+_PACK_BI = struct.Struct(">BI").pack
+_VERSION_BYTE = bytes([VERSION])
+_BOOLS = (bytes([_FALSE]), bytes([_TRUE]))
 # _entry of {} and (): the encodings every key's empty templates and
 # mechanism list share.
-_EMPTY_DICT = bytes([_DICT]) + _PACK_I(4) + _PACK_I(0)
-_EMPTY_MECHS = bytes([_MECHS]) + _PACK_I(0)
+_EMPTY_DICT = _PACK_BI(_DICT, 4) + _PACK_I(0)
+_EMPTY_MECHS = _PACK_BI(_MECHS, 0)
 
 
 def _u64(value: int) -> bytes:
@@ -84,11 +124,11 @@ def _u64(value: int) -> bytes:
     return _PACK_Q(value)
 
 
-def _body(attrs: dict[int, Any], depth: int) -> bytes:
+def _body(attrs: dict[int, Any], depth: int, parts: list[Part]) -> None:
     if depth >= MAX_DEPTH:
         raise ValueError("attribute templates nested too deeply")
-    parts = [_PACK_I(len(attrs))]
     append = parts.append
+    append(_PACK_I(len(attrs)))
     # Issue 9: every token object is encoded at create, so the common
     # value types (exact bool, int, bytes, and the empty template and
     # mechanism list every key carries) take a flat path with one pack
@@ -113,12 +153,11 @@ def _body(attrs: dict[int, Any], depth: int) -> bytes:
                 append(_EMPTY_DICT if kind is dict else _EMPTY_MECHS)
             else:
                 append(_PACK_Q(key))
-                append(_entry(value, depth))
+                _entry(value, depth, parts)
     except struct.error:
         # A key or an integer value outside CK_ULONG (negative, >= 2**64).
         raise ValueError("integer attribute value out of CK_ULONG "
                          "range") from None
-    return b"".join(parts)
 
 
 # Types accepted as attribute types: int and its subclasses but bool (the
@@ -134,26 +173,48 @@ def _check_key_type(key: Any) -> None:
     _KEY_TYPES.add(kind)
 
 
-def _entry(value: Any, depth: int) -> bytes:
+def _entry(value: Any, depth: int, parts: list[Part]) -> None:
+    """Append the tag and payload of one value to ``parts``."""
     # bool before int: bool is an int subclass in Python.
     if isinstance(value, bool):
-        return bytes([_TRUE if value else _FALSE])
-    if isinstance(value, int):
-        return bytes([_INT]) + _u64(int(value))
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        return bytes([_BYTES]) + _PACK_I(len(raw)) + raw
-    if isinstance(value, tuple):
+        parts.append(_BOOLS[value])
+    elif isinstance(value, int):
+        parts.append(bytes([_INT]) + _u64(int(value)))
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        raw = _byte_view(value)
+        parts.append(_PACK_BI(_BYTES, len(raw)))
+        parts.append(raw)
+    elif isinstance(value, tuple):
         if not all(isinstance(m, int) and not isinstance(m, bool)
                    for m in value):
             raise TypeError("mechanism list must hold ints")
-        items = b"".join(_u64(int(m)) for m in value)
-        return bytes([_MECHS]) + _PACK_I(len(value)) + items
-    if isinstance(value, dict):
-        nested = _body(value, depth + 1)
-        return bytes([_DICT]) + _PACK_I(len(nested)) + nested
-    raise TypeError(f"cannot store attribute value of type "
-                    f"{type(value).__name__}")
+        parts.append(_PACK_BI(_MECHS, len(value)) +
+                     b"".join(_u64(int(m)) for m in value))
+    elif isinstance(value, dict):
+        # The length comes first but is known only once the nested body
+        # is laid out: a slot now, filled in after.
+        slot = len(parts)
+        parts.append(b"")
+        _body(value, depth + 1, parts)
+        size = sum(len(p) for p in parts[slot + 1:])
+        parts[slot] = _PACK_BI(_DICT, size)
+    else:
+        raise TypeError(f"cannot store attribute value of type "
+                        f"{type(value).__name__}")
+
+
+def _byte_view(value: bytes | bytearray | memoryview) -> Part:
+    """``value``'s bytes without copying them where that is possible."""
+    if isinstance(value, bytes):
+        return value
+    view = memoryview(value)
+    if view.format == "B" and view.ndim == 1 and view.contiguous:
+        return view
+    if view.c_contiguous:
+        return view.cast("B")
+    # A strided view cannot be shared as one buffer; the core never
+    # passes one (its values are bytes or whole arena slices).
+    return view.tobytes()
 
 
 class _Reader:

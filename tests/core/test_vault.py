@@ -8,9 +8,11 @@ import pytest
 
 from craton_hsm import secmem
 from craton_hsm._generated_ck import CKA, CKR
+from craton_hsm.backend import storage_crypto
 from craton_hsm.core import vault
 from craton_hsm.core.vault import VaultError
 from craton_hsm.errors import DeviceError, rv_of
+from craton_hsm.store.codec import encode_attrs
 
 KEK = bytes(range(32))
 OTHER = bytes(range(1, 33))
@@ -155,3 +157,76 @@ def test_sealed_object_is_bound_to_its_public_attributes():
         vault.open_sealed(mk, "S", "u", blob, {**public, 0x103: False})
     with pytest.raises(vault.VaultError, match="failed authentication"):
         vault.open_sealed(mk, "S", "u", blob, {})
+
+
+# A private key's sealed secrets as the core holds them: views of arena
+# slices (dispatch/object.store_new), beside a non-secret int.
+def _rsa_secrets() -> tuple[dict[int, Any], list[secmem.Secret]]:
+    held = [secmem.secret(bytes([i]) * n) for i, n in
+            ((0x21, 256), (0x22, 128), (0x23, 128), (0x24, 128),
+             (0x25, 128), (0x26, 128))]
+    types = (CKA.PRIVATE_EXPONENT, CKA.PRIME_1, CKA.PRIME_2,
+             CKA.EXPONENT_1, CKA.EXPONENT_2, CKA.COEFFICIENT)
+    secrets: dict[int, Any] = {t: s.view for t, s in zip(types, held)}
+    secrets[CKA.VALUE_LEN] = 0
+    return secrets, held
+
+
+def test_seal_round_trip_from_arena_views() -> None:
+    mk = _new_mk()
+    secrets, held = _rsa_secrets()
+    want = {t: bytes(v) if isinstance(v, memoryview) else v
+            for t, v in secrets.items()}
+    blob = vault.seal(mk, "S", "u", secrets, {CKA.TOKEN: True})
+    for s in held:
+        s.free()
+    found = vault.open_sealed(mk, "S", "u", blob, {CKA.TOKEN: True})
+    assert _opened(found) == want
+
+
+def test_sealed_plaintext_is_the_codec_record() -> None:
+    """The stored format did not change: what GCM protects is exactly
+    encode_attrs of the secrets, so tokens written before still open."""
+    mk = _new_mk()
+    secrets, _ = _rsa_secrets()
+    public = {CKA.TOKEN: True, CKA.LABEL: b"k"}
+    blob = vault.seal(mk, "S", "u", secrets, public)
+    nonce, data = blob[1:13], blob[13:]
+    plain = storage_crypto.gcm_decrypt(
+        mk, nonce, data, vault._object_aad("S", "u", public))
+    assert plain == encode_attrs(secrets)
+
+
+def test_seal_encrypts_from_an_arena_slice_it_wipes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record GCM reads is one arena slice, wiped when seal ends,
+    also when encryption fails (docs/memory.md)."""
+    made: list[secmem.Secret] = []
+    raw: list[memoryview] = []
+    seen: list[bytes] = []
+    real_alloc = secmem.alloc
+
+    def alloc(n: int) -> secmem.Secret:
+        made.append(real_alloc(n))
+        raw.append(made[-1].writable())
+        return made[-1]
+
+    def failing(key: Any, nonce: bytes, plaintext: Any,
+                aad: bytes) -> bytes:
+        assert plaintext is made[-1].view
+        seen.append(bytes(plaintext))
+        raise RuntimeError("backend failed")
+
+    monkeypatch.setattr(secmem, "alloc", alloc)
+    secrets, _ = _rsa_secrets()
+    mk = _new_mk()
+    vault.seal(mk, "S", "u", secrets)
+    monkeypatch.setattr(storage_crypto, "gcm_encrypt", failing)
+    with pytest.raises(RuntimeError):
+        vault.seal(mk, "S", "u", secrets)
+    assert len(made) == 2
+    assert seen == [encode_attrs(secrets)]
+    for record, secret in zip(raw, made):
+        assert bytes(record) == bytes(len(record))
+        with pytest.raises(ValueError):
+            len(secret.view)

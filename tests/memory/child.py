@@ -85,7 +85,11 @@ class Scanner:
             pos += CHUNK       # overlap n bytes: no match is cut in two
         return found
 
-    def scan(self, arena: dict[str, Any]) -> dict[str, int]:
+    def scan(self, arena: dict[str, Any] | None = None) -> dict[str, int]:
+        """Hits in ``arena`` (a mapping of find_arena) and elsewhere;
+        without one (the Python arena lives in the heap) all count as
+        elsewhere."""
+        start = arena["start"] if arena is not None else -1
         inside = elsewhere = 0
         with open("/proc/self/mem", "rb", buffering=0) as mem:
             for m in mappings():
@@ -96,7 +100,7 @@ class Scanner:
                        for a, b in self.skip):
                     continue
                 hits = self.count(m["start"], m["end"], mem)
-                if m["start"] == arena["start"]:
+                if m["start"] == start:
                     inside += hits
                 else:
                     elsewhere += hits

@@ -17,6 +17,8 @@ from craton_hsm.store.codec import (
     StoreCorrupt,
     decode_attrs,
     encode_attrs,
+    encode_parts,
+    write_parts,
 )
 
 _keys = st.integers(0, (1 << 64) - 1)
@@ -24,6 +26,25 @@ _leaf = st.one_of(st.booleans(), _keys, st.binary(max_size=64),
                   st.tuples() | st.lists(_keys, max_size=5).map(tuple))
 _templates = st.dictionaries(_keys, _leaf, max_size=6)
 _attrs = st.dictionaries(_keys, _leaf | _templates, max_size=12)
+
+
+def _as_views(value: Any) -> Any:
+    """``value`` with its byte strings as views and bytearrays, the way
+    the core holds key material (arena views, STYLE R8 bytearrays)."""
+    if isinstance(value, bytes):
+        return memoryview(value) if len(value) % 2 else bytearray(value)
+    if isinstance(value, dict):
+        return {k: _as_views(v) for k, v in value.items()}
+    return value
+
+
+def _written(attrs: dict[Any, Any]) -> bytes:
+    """``attrs`` encoded the way core/vault.seal does: parts written
+    into one buffer of their exact total size."""
+    parts = encode_parts(attrs)
+    out = memoryview(bytearray(sum(len(p) for p in parts)))
+    write_parts(parts, out)
+    return bytes(out)
 
 
 @given(_attrs)
@@ -36,6 +57,73 @@ def test_canonical_regardless_of_insertion_order(
         attrs: dict[int, Any]) -> None:
     reordered = dict(reversed(list(attrs.items())))
     assert encode_attrs(reordered) == encode_attrs(attrs)
+
+
+@given(_attrs)
+def test_written_parts_equal_encode_attrs(attrs: dict[int, Any]) -> None:
+    """The stored format has one definition: parts written into a
+    buffer give encode_attrs' bytes, whatever the value types."""
+    viewed = {k: _as_views(v) for k, v in attrs.items()}
+    assert _written(attrs) == encode_attrs(attrs)
+    assert _written(viewed) == encode_attrs(attrs)
+    assert encode_attrs(viewed) == encode_attrs(attrs)
+
+
+def test_written_parts_of_a_key_record() -> None:
+    """Every value type the core stores, each as the core holds it:
+    IntEnum keys and values, arena-style views, a nested template with
+    a mechanism list, bools and ints in a nested template."""
+    attrs: dict[Any, Any] = {
+        CKA.CLASS: 3, CKA.TOKEN: True, CKA.SENSITIVE: False,
+        CKA.VALUE: memoryview(bytearray(range(256))).toreadonly(),
+        CKA.PRIME_1: bytearray(b"\x5a" * 128), CKA.LABEL: b"rsa",
+        CKA.MODULUS_BITS: CKM.RSA_PKCS, CKA.END_DATE: memoryview(b""),
+        CKA.ALLOWED_MECHANISMS: (CKM.RSA_PKCS_PSS, CKM.SHA256_RSA_PKCS),
+        CKA.UNWRAP_TEMPLATE: {
+            CKA.EXTRACTABLE: False, CKA.VALUE_LEN: 32,
+            CKA.ALLOWED_MECHANISMS: (CKM.AES_GCM,),
+            CKA.DERIVE_TEMPLATE: {CKA.SENSITIVE: True}},
+        CKA.WRAP_TEMPLATE: {}, CKA.DERIVE_TEMPLATE: {1: ()}}
+    plain = {k: bytes(v) if isinstance(v, (bytearray, memoryview)) else v
+             for k, v in attrs.items()}
+    assert _written(attrs) == encode_attrs(attrs) == encode_attrs(plain)
+    assert decode_attrs(_written(attrs)) == plain
+
+
+def test_parts_share_the_callers_buffers() -> None:
+    """Byte values are not copied into the parts: a record written from
+    them (core/vault.seal, into the key-material arena) is the only
+    place their bytes are put."""
+    key = bytearray(b"\x33" * 48)
+    view = memoryview(key).toreadonly()
+    raw = b"\x44" * 40
+    parts = encode_parts({CKA.VALUE: view, CKA.SEED: key, CKA.ID: raw,
+                          CKA.WRAP_TEMPLATE: {CKA.VALUE: view}})
+    shared = [p for p in parts if isinstance(p, memoryview)]
+    assert len(shared) == 3
+    assert all(p.obj is key for p in shared)
+    assert any(p is raw for p in parts)
+    assert not any(isinstance(p, bytes) and b"\x33" * 8 in p
+                   for p in parts)
+
+
+def test_odd_buffer_formats_encode_as_their_bytes() -> None:
+    """Views of other formats and strides encode as their raw bytes,
+    as bytes(view) always did."""
+    words = memoryview(bytearray(range(8))).cast("I")
+    strided = memoryview(bytes(range(10)))[::2]
+    for value in (words, strided):
+        attrs = {CKA.VALUE: value}
+        want = encode_attrs({CKA.VALUE: value.tobytes()})
+        assert encode_attrs(attrs) == _written(attrs) == want
+
+
+def test_write_parts_needs_the_exact_size() -> None:
+    parts = encode_parts({CKA.VALUE: b"abc"})
+    size = sum(len(p) for p in parts)
+    for wrong in (size - 1, size + 1):
+        with pytest.raises(ValueError):
+            write_parts(parts, memoryview(bytearray(wrong)))
 
 
 def test_typical_key_record() -> None:
