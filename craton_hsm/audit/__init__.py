@@ -114,8 +114,11 @@ def _check_tail(config: Config, trail: Trail) -> None:
         return
     try:
         public, chain_key = verify.load_keys(trail.directory, None, None)
+        # Under the appenders' lock: other processes (a parent whose
+        # threads keep appending while it forks this one) write the same
+        # log, and an unlocked read can catch a record half written.
         report = verify.verify_tail(trail.directory, public, chain_key,
-                                    TAIL_RECORDS)
+                                    TAIL_RECORDS, trail.locked())
         bad = report.first_bad
         reason = None if bad is None else \
             f"{bad.file} line {bad.line} seq {bad.seq}: {bad.reason}"

@@ -210,6 +210,13 @@ class Trail:
     def _locked(self) -> _Held:
         return _Held(self._tlock, self._lock_fd)
 
+    def locked(self) -> _Held:
+        """The appenders' lock (this process's threads and, by flock,
+        every other process's), for a reader of the log that must not see
+        an append half done (verify.verify_tail at start-up).  Not
+        re-entrant: nothing may append while it is held."""
+        return self._locked()
+
     def _current(self) -> bool:
         """True when no other process appended or rotated since this one
         last held the lock (a memory read), and audit.log was not

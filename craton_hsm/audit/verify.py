@@ -11,7 +11,9 @@ under the expected public key.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,19 +203,31 @@ def verify_dir(directory: Path, public: bytes,
 
 
 def verify_tail(directory: Path, public: bytes, chain_key: bytes | None,
-                count: int) -> Report:
+                count: int,
+                lock: AbstractContextManager[object] | None = None
+                ) -> Report:
     """The start-up check: the active file's header record and its last
-    ``count`` records (the checkpoints among them included)."""
+    ``count`` records (the checkpoints among them included).
+
+    ``lock``: the appenders' lock (Trail.locked), held while the file is
+    opened and read.  Another process may be appending meanwhile, and a
+    reader that does not hold it can find a record half written -- a
+    write(2) is not atomic for a reader of a regular file: past a page
+    boundary the size grows page by page -- which would be judged a
+    truncated record, a broken chain.  Under the lock the file ends where
+    the last append ended, so an incomplete last line is a real one (a
+    crash mid-write).  Verifying needs no lock: the bytes are read."""
     path = directory / files.ACTIVE
     verifier = Verifier(public, chain_key, mid_chain=True)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        size = os.fstat(fd).st_size
-        header = files.first_line(fd)
-        tail = files.tail_lines(fd, size, count)
-        complete = os.pread(fd, 1, size - 1) == b"\n" if size else True
-    finally:
-        os.close(fd)
+    with lock if lock is not None else contextlib.nullcontext():
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            header = files.first_line(fd)
+            tail = files.tail_lines(fd, size, count)
+            complete = os.pread(fd, 1, size - 1) == b"\n" if size else True
+        finally:
+            os.close(fd)
     if not header:
         return verifier.report
     tail = [line + b"\n" for line in tail]

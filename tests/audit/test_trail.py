@@ -8,15 +8,23 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from craton_hsm import latch
+from craton_hsm import audit, latch
 from craton_hsm._generated_ck import CKA, CKK, CKM, CKO, CKU
+from craton_hsm.audit import files
+from craton_hsm.audit import record as rec
+from craton_hsm.audit import trail as trail_module
+from craton_hsm.audit.trail import Policy, Trail
+from craton_hsm.config import load_config
 from tests.abi.conftest import LIB
 from tests.abi.test_hostile import (
     NULL,
@@ -189,3 +197,77 @@ def test_broken_chain_at_start_up(lib, tmp_path, monkeypatch, policy):
         lib.C_Finalize(NULL)
         latch.reset()
     name  # noqa: B018
+
+
+def _flock_waiters(path: Path) -> int:
+    """flock(2) requests blocked on ``path`` ("->" lines of /proc/locks,
+    whose device:inode field names the file)."""
+    ino = str(os.stat(path).st_ino)
+    with open("/proc/locks") as f:
+        return sum(1 for line in f if " -> " in line and any(
+            m.group(1) == ino for m in map(
+                re.compile(r"^[0-9a-f]+:[0-9a-f]+:(\d+)$").match,
+                line.split()) if m))
+
+
+def test_start_up_check_waits_for_an_append_in_progress(data_env,
+                                                         monkeypatch):
+    # Another process (or a parent whose threads keep appending while
+    # it forks this one) may be half way through its write(2) of a
+    # record when C_Initialize reads the log's tail: the file grows page
+    # by page, and an unlocked reader found a "truncated record",
+    # recorded chain-broken and latched.  Here the other process's append is
+    # stopped half way, deterministically, right after this process
+    # opened its trail and before its start-up check reads the tail:
+    # the check must wait for the append (the appenders' lock), then
+    # find the chain whole.
+    monkeypatch.setattr(trail_module, "_native", None)  # Python append
+    directory = data_env / "audit"
+    other = Trail(directory, Policy(rec.SHA256, "never", 64 << 20, 1000))
+    for i in range(5):
+        other.append("C_GenerateRandom", {"session": i}, False)
+    half, checked = threading.Event(), threading.Event()
+
+    def preempted(line: bytes, size: int) -> None:
+        os.write(other._fd, line[:len(line) // 2])
+        half.set()
+        # The rest once the check waits for the lock (fixed code) or has
+        # read the tail (old code); the deadline only ends a test that
+        # would otherwise hang.
+        deadline = time.monotonic() + 60
+        while not checked.is_set() and time.monotonic() < deadline and \
+                not _flock_waiters(directory / files.LOCK):
+            time.sleep(0.005)
+        os.write(other._fd, line[len(line) // 2:])
+
+    monkeypatch.setattr(other, "_write_line", preempted)
+    appender = threading.Thread(target=other.append, args=(
+        "C_GenerateRandom", {"session": 99}, False))
+
+    class OpenedThenPreempted(Trail):
+        def __init__(self, *args: Any) -> None:
+            super().__init__(*args)     # took and released the lock
+            appender.start()
+            assert half.wait(60)
+
+    monkeypatch.setattr(audit, "Trail", OpenedThenPreempted)
+    try:
+        audit.start(load_config())      # C_Initialize's part
+        checked.set()
+        appender.join(60)
+        assert not appender.is_alive()
+        assert latch.failure() is None, latch.failure()
+        audit.stop()
+        records = read_records(directory)
+        assert [r for r in records if r["event"] == "chain-broken"] == []
+        assert [r["session"] for r in records
+                if r["event"] == "C_GenerateRandom"] == [0, 1, 2, 3, 4, 99]
+        rc, out = cli("verify", "--path", str(directory), "--json")
+        assert rc == 0, out
+    finally:
+        checked.set()
+        if appender.is_alive() or appender.ident is not None:
+            appender.join(60)
+        audit.stop_quietly()
+        other.close()
+        latch.reset()
