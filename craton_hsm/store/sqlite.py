@@ -200,30 +200,26 @@ class SqliteSlotStore:
             except (sqlite3.Error, OSError) as e:
                 raise self._fail(e) from None
 
-    @contextlib.contextmanager
-    def _write(self, delta: int | None = None, *, count: int | None = None
-               ) -> Iterator[sqlite3.Connection]:
-        """One write transaction; the generation moves if rows changed.
+    def _write(self, body: Callable[[sqlite3.Connection], object],
+               delta: int | None = None, *, count: int | None = None
+               ) -> None:
+        """``body`` in one write transaction (``_transact``); the
+        generation moves if rows changed.
 
         ``delta`` is how the body changes the object count (``None``:
         unknown, the kept count is dropped); ``count`` is the object
         count the body leaves, whatever it was before."""
-        with self._guard() as conn:
-            self._begin(conn)
-            try:
-                start = _generation(conn)
-                before = conn.total_changes
-                yield conn
-                end = start
-                if conn.total_changes != before:
-                    conn.execute(_BUMP)
-                    end = start + 1
-                conn.execute("COMMIT")
-            except BaseException:
-                _rollback(conn)
-                raise
-            finally:
-                self._end_write()
+        def run(conn: sqlite3.Connection) -> tuple[int, int]:
+            start = _generation(conn)
+            before = conn.total_changes
+            body(conn)
+            if conn.total_changes == before:
+                return start, start
+            conn.execute(_BUMP)
+            return start, start + 1
+
+        with self._lock:
+            start, end = self._transact(run)
             self._wrote(start, end, delta)
             if count is not None:
                 # Still under the lock: no other thread's write between.
@@ -288,15 +284,17 @@ class SqliteSlotStore:
     def init_token(self, state: TokenState) -> None:
         # One transaction: the objects and the old wrapped master keys go
         # together, so old sealed secrets can never be opened again.
-        with self._write(count=0) as conn:
+        def replace(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM objects")
             conn.execute("DELETE FROM token")
             _insert_state(conn, state)
+        self._write(replace, count=0)
 
     def save_state(self, state: TokenState) -> None:
-        with self._write(delta=0) as conn:
+        def replace(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM token")
             _insert_state(conn, state)
+        self._write(replace, delta=0)
 
     def record_login(self, role: str, success: bool) -> int:
         column = {"so": "so_failures", "user": "user_failures"}.get(role)
@@ -449,8 +447,7 @@ class SqliteSlotStore:
         """An empty write transaction: tells every process using the
         file to read it again (after a restore wrote it through the
         backup API, which cannot mark the change signal itself)."""
-        with self._write(delta=None):
-            pass
+        self._write(lambda _conn: None, delta=None)
 
     def last_write(self) -> tuple[int, int]:
         return self._last_write
